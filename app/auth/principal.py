@@ -1,0 +1,171 @@
+"""Who is calling: the authenticated user (by bearer token or API key), and role declarations.
+
+R23: every ``/api/v1`` route declares the roles it admits through ``require_roles`` (or
+``public``); ``tests/test_route_declarations.py`` walks the app and fails on a route without one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import select
+
+from app.auth import api_keys
+from app.auth.tokens import decode_access_token
+from app.clock import ClockDep
+from app.config import Settings
+from app.db import SessionDep
+from app.errors import Forbidden, Unauthorized
+from app.models import ApiKey, User
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    VETTING_OFFICER = "vetting_officer"
+    PERSONNEL_OFFICER = "personnel_officer"
+    TASK_FORCE_LEAD = "task_force_lead"
+    COMMISSION_MEMBER = "commission_member"
+    AUDITOR = "auditor"
+
+
+class Country(enum.StrEnum):
+    MX = "MX"
+    US = "US"
+
+
+ALL_ROLES = tuple(Role)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as services see it (no HTTP types)."""
+
+    user_id: uuid.UUID
+    username: str
+    roles: frozenset[str]
+    country: str
+    agency_id: uuid.UUID | None
+    via: str  # "token" or "api_key"
+    api_key_id: uuid.UUID | None = None
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def principal_key(self) -> str:
+        return str(self.api_key_id or self.user_id)
+
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def authenticate(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    now = clock.now()
+    if api_key:
+        principal = _from_api_key(session, api_key, now)
+    elif token:
+        principal = _from_token(session, settings, token, now)
+    else:
+        raise Unauthorized(
+            "Send a bearer token or an X-API-Key header",
+            code="NOT_AUTHENTICATED",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal
+    return principal
+
+
+def _principal(user: User, via: str, api_key_id: uuid.UUID | None = None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        roles=frozenset(user.roles),
+        country=user.country,
+        agency_id=user.agency_id,
+        via=via,
+        api_key_id=api_key_id,
+    )
+
+
+def _from_token(session: Any, settings: Settings, token: str, now: dt.datetime) -> Principal:
+    claims = decode_access_token(settings, token, now=now)
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("Token is invalid", code="TOKEN_INVALID") from exc
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Token is invalid", code="TOKEN_INVALID")
+    if int(claims["ver"]) != user.token_version:
+        raise Unauthorized("Token has been revoked", code="TOKEN_REVOKED")
+    return _principal(user, "token")
+
+
+def _from_api_key(session: Any, raw: str, now: dt.datetime) -> Principal:
+    parts = api_keys.split(raw)
+    if parts is None:
+        raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
+    prefix, secret = parts
+    row = session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix)
+    ).first()
+    if row is None:
+        raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
+    key, user = row
+    if not api_keys.matches(secret, key.secret_hash) or key.revoked_at is not None:
+        raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
+    if not user.is_active:
+        raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
+    return _principal(user, "api_key", key.id)
+
+
+def require_roles(*roles: Role) -> Callable[..., Principal]:
+    """Declare the roles a route admits (R23); answers 403 to an authenticated caller without
+    one of them."""
+    admitted = frozenset(r.value for r in roles)
+
+    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.roles.intersection(admitted):
+            raise Forbidden("Your role does not allow this operation", code="ROLE_NOT_ADMITTED")
+        return principal
+
+    dependency.admitted_roles = admitted  # type: ignore[attr-defined]
+    return dependency
+
+
+def public() -> Callable[[], None]:
+    """Declare a route open to anyone (the token endpoint, the JWKS)."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.admitted_roles = frozenset({"*"})  # type: ignore[attr-defined]
+    return dependency
+
+
+Authenticated = Annotated[Principal, Depends(require_roles(*ALL_ROLES))]
+AdminOnly = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+AuditReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]

@@ -1,0 +1,165 @@
+"""Settings read from the environment (prefix ``REGISTRY_``).
+
+Secrets (JWT key, identifier encryption key, blind-index key, Ed25519 signing key) may be given
+explicitly. In development, missing secrets are generated once into ``var/dev-secrets.json`` with
+a loud warning, so ``make run`` works on a fresh machine; with ``REGISTRY_ENV=production`` the
+service refuses to start without real keys and with hashing parameters below OWASP's minimum.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+VAR_DIR = Path(os.environ.get("REGISTRY_VAR_DIR", "var"))
+
+# OWASP Password Storage Cheat Sheet minimum for Argon2id: m=19 MiB, t=2, p=1 (R26).
+OWASP_ARGON2_MEMORY_KIB = 19456
+OWASP_ARGON2_TIME_COST = 2
+
+SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key")
+
+
+class ConfigurationError(RuntimeError):
+    """The service cannot start with this configuration."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{VAR_DIR / 'registry.db'}")
+    database_pool_size: int = 10
+
+    # Secrets: base64url (32 random bytes) or, for the signing key, a PEM/base64 raw Ed25519 seed.
+    jwt_secret: str | None = None
+    identifier_key: str | None = None
+    blind_index_key: str | None = None
+    signing_key: str | None = None
+    dev_secrets_file: Path = VAR_DIR / "dev-secrets.json"
+
+    jwt_issuer: str = "vetting-registry"
+    jwt_audience: str = "vetting-registry-api"
+    access_token_minutes: int = 15
+    attestation_seconds: int = 300
+
+    argon2_memory_kib: int = OWASP_ARGON2_MEMORY_KIB
+    argon2_time_cost: int = OWASP_ARGON2_TIME_COST
+    argon2_parallelism: int = 1
+
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 300
+
+    max_body_bytes: int = 2_000_000
+    cors_origins: list[str] = []
+
+    bootstrap_admin_username: str | None = None
+    bootstrap_admin_password: str | None = None
+    bootstrap_admin_country: Literal["MX", "US"] | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_weak_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        missing = [name for name in SECRET_FIELDS if not getattr(self, name)]
+        if missing:
+            names = ", ".join(f"REGISTRY_{n.upper()}" for n in missing)
+            raise ConfigurationError(f"production requires real keys: set {names}")
+        if (
+            self.argon2_memory_kib < OWASP_ARGON2_MEMORY_KIB
+            or self.argon2_time_cost < OWASP_ARGON2_TIME_COST
+        ):
+            raise ConfigurationError("production requires Argon2id at least m=19 MiB, t=2")
+        return self
+
+    def with_dev_secrets(self) -> Settings:
+        """Fill missing secrets from (or into) the development secrets file."""
+        missing = [name for name in SECRET_FIELDS if not getattr(self, name)]
+        if not missing:
+            return self
+        if self.env == "production":  # pragma: no cover - the validator refused already
+            raise ConfigurationError("production requires real keys")
+        stored: dict[str, str] = {}
+        if self.dev_secrets_file.exists():
+            stored = json.loads(self.dev_secrets_file.read_text())
+        changed = False
+        for name in SECRET_FIELDS:
+            if name not in stored:
+                stored[name] = _generate_secret(name)
+                changed = True
+        if changed:
+            self.dev_secrets_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.dev_secrets_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(self.dev_secrets_file)
+        log.warning(
+            "using DEVELOPMENT secrets from %s for %s; never do this in production",
+            self.dev_secrets_file,
+            ", ".join(missing),
+        )
+        return self.model_copy(update={name: stored[name] for name in missing})
+
+    # Decoded key material. Only valid after with_dev_secrets() or with explicit secrets.
+    @cached_property
+    def jwt_key(self) -> bytes:
+        return _decode_key(self.jwt_secret, "jwt_secret")
+
+    @cached_property
+    def identifier_key_bytes(self) -> bytes:
+        return _decode_key(self.identifier_key, "identifier_key")
+
+    @cached_property
+    def blind_index_key_bytes(self) -> bytes:
+        return _decode_key(self.blind_index_key, "blind_index_key")
+
+    @cached_property
+    def ed25519_key(self) -> Ed25519PrivateKey:
+        raw = self.signing_key
+        if not raw:
+            raise ConfigurationError("signing_key is not set")
+        if raw.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(raw.encode(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ConfigurationError("signing_key must be an Ed25519 private key")
+            return key
+        return Ed25519PrivateKey.from_private_bytes(_decode_key(raw, "signing_key"))
+
+
+def _generate_secret(name: str) -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _decode_key(value: str | None, name: str) -> bytes:
+    if not value:
+        raise ConfigurationError(f"{name} is not set")
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        key = base64.urlsafe_b64decode(padded)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not base64url") from exc
+    if len(key) != 32:
+        raise ConfigurationError(f"{name} must decode to 32 bytes")
+    return key
+
+
+def load_settings() -> Settings:
+    return Settings().with_dev_secrets()

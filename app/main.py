@@ -1,0 +1,93 @@
+"""Builds the application: settings, database, middleware, routers, problem handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from app import logging as app_logging
+from app.api import problems
+from app.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.auth.passwords import PasswordHasher
+from app.clock import Clock
+from app.config import Settings, load_settings
+from app.db import make_engine, make_sessionmaker
+from app.routers import api_keys, audit, auth, health, users, well_known
+from app.services.bootstrap import bootstrap_admin
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, users, api_keys, audit):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    if settings.env != "test":
+        app_logging.configure(settings.log_level, settings.log_json)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    factory = make_sessionmaker(engine)
+    hasher = PasswordHasher(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bootstrap_admin(factory, settings=settings, hasher=hasher, clock=app.state.clock)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Binational Vetting Registry",
+        version="1.0.0",
+        description=(
+            "Registry of officials of Mexico and the United States who failed or refused vetting "
+            "or were expelled; career-long re-vetting; joint task-force eligibility."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = factory
+    app.state.hasher = hasher
+    app.state.clock = clock or Clock()
+
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(well_known.router)
+    app.include_router(api_router())
+
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
+    # Outermost last: the request id exists before anything else runs.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-API-Key",
+                "X-Request-ID",
+                "Accept-Language",
+            ],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    return app

@@ -1,0 +1,21 @@
+"""Every ORM model, imported once here; Alembic's env.py imports this module."""
+
+from app.models.agency import Agency
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
+from app.models.base import Base
+from app.models.ops import IdempotencyRecord, LoginThrottle
+from app.models.user import ApiKey, User
+
+__all__ = [
+    "Agency",
+    "ApiKey",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditHead",
+    "AuditLink",
+    "AuditPending",
+    "Base",
+    "IdempotencyRecord",
+    "LoginThrottle",
+    "User",
+]

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import AuditReader, SettingsDep
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.schemas.audit import AuditEventRead, AuditVerifyRead, CheckpointRead
+from app.schemas.common import Page, problem_responses
+from app.services import audit as audit_service
+from app.services import audit_queries
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("", response_model=Page[AuditEventRead], responses=problem_responses(401, 403, 422))
+def list_audit_events(
+    request: Request,
+    reader: AuditReader,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    action: str | None = Query(default=None, max_length=60),
+    actor_id: uuid.UUID | None = None,
+    resource_type: str | None = Query(default=None, max_length=40),
+    resource_id: str | None = Query(default=None, max_length=64),
+    outcome: str | None = Query(default=None, max_length=40),
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Page[AuditEventRead]:
+    """Audit events of the reader's country (events by its users, or about its records)."""
+    audit_service.chain(request.app.state.sessionmaker)
+    after = decode_cursor(cursor, 1)
+    rows = audit_queries.list_events(
+        session,
+        reader=reader,
+        after_id=int(after[0]) if after else None,
+        limit=limit,
+        action=action,
+        actor_id=actor_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        AuditEventRead.model_validate({**AuditEventRead.model_validate(e).model_dump(), "seq": s})
+        for e, s in rows
+    ]
+    return Page[AuditEventRead](
+        items=items, next_cursor=encode_cursor([rows[-1][0].id]) if more else None
+    )
+
+
+@router.get("/verify", response_model=AuditVerifyRead, responses=problem_responses(401, 403))
+def verify_chain(request: Request, reader: AuditReader, session: SessionDep) -> AuditVerifyRead:
+    """Recompute the whole chain and name the first broken link (R22)."""
+    audit_service.chain(request.app.state.sessionmaker)
+    result = audit_service.verify(session)
+    return AuditVerifyRead.model_validate(result.__dict__)
+
+
+@router.get(
+    "/checkpoints", response_model=Page[CheckpointRead], responses=problem_responses(401, 403)
+)
+def list_checkpoints(
+    reader: AuditReader, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[CheckpointRead]:
+    after = decode_cursor(cursor, 2)
+    cps = audit_queries.list_checkpoints(session, after=after, limit=limit)
+    more = len(cps) > limit
+    cps = cps[:limit]
+    return Page[CheckpointRead](
+        items=[CheckpointRead.model_validate(c) for c in cps],
+        next_cursor=encode_cursor([cps[-1].created_at.isoformat(), str(cps[-1].id)])
+        if more
+        else None,
+    )
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    response_model=CheckpointRead,
+    responses=problem_responses(401, 403),
+)
+def create_checkpoint(
+    request: Request,
+    reader: AuditReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> CheckpointRead:
+    """Sign the chain head (EdDSA compact JWS, key in /.well-known/jwks.json) for export."""
+    audit_service.chain(request.app.state.sessionmaker)
+    cp = audit_service.checkpoint(session, settings=settings, actor=reader, now=clock.now())
+    return CheckpointRead.model_validate(cp)

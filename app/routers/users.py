@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.etag import check_if_match, set_etag
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import AdminOnly
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.schemas.common import Page, problem_responses
+from app.schemas.user import UserCreate, UserRead, UserUpdate
+from app.services import users as user_service
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create_user(
+    body: UserCreate,
+    request: Request,
+    response: Response,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> UserRead | Response:
+    if (replay := idem.replay()) is not None:
+        return replay
+    user = user_service.create_user(
+        session,
+        actor=admin,
+        hasher=request.app.state.hasher,
+        username=body.username,
+        password=body.password,
+        roles=[r.value for r in body.roles],
+        country=body.country.value,
+        agency_id=body.agency_id,
+        now=clock.now(),
+    )
+    result = UserRead.model_validate(user)
+    set_etag(response, user.version)
+    idem.remember(201, result, {"ETag": response.headers["ETag"]})
+    return result
+
+
+@router.get("", response_model=Page[UserRead], responses=problem_responses(401, 403, 422))
+def list_users(
+    admin: AdminOnly, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[UserRead]:
+    after = decode_cursor(cursor, 1)
+    users = user_service.list_users(
+        session, actor=admin, after=str(after[0]) if after else None, limit=limit
+    )
+    more = len(users) > limit
+    users = users[:limit]
+    return Page[UserRead](
+        items=[UserRead.model_validate(u) for u in users],
+        next_cursor=encode_cursor([users[-1].username]) if more else None,
+    )
+
+
+@router.get("/{user_id}", response_model=UserRead, responses=problem_responses(401, 403, 404))
+def read_user(
+    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, response: Response
+) -> UserRead:
+    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserRead,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+def update_user(
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    request: Request,
+    response: Response,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+) -> UserRead:
+    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+    check_if_match(request, user.version)
+    user_service.update_user(
+        session,
+        actor=admin,
+        user=user,
+        changes=body.model_dump(exclude_unset=True),
+        now=clock.now(),
+    )
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.delete("/{user_id}", status_code=204, responses=problem_responses(401, 403, 404, 409))
+def deactivate_user(
+    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, clock: ClockDep
+) -> None:
+    """Deactivate (users are never deleted, so the audit trail keeps its meaning)."""
+    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+    user_service.deactivate_user(session, actor=admin, user=user, now=clock.now())
+
+
+@router.post(
+    "/{user_id}/revoke-tokens", status_code=204, responses=problem_responses(401, 403, 404)
+)
+def revoke_tokens(
+    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, clock: ClockDep
+) -> None:
+    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+    user_service.revoke_tokens(session, actor=admin, user=user, now=clock.now())

@@ -1,0 +1,252 @@
+"""Tamper-evident audit log (R22).
+
+* ``record`` inserts an event in the caller's transaction: a write that rolls back leaves no
+  event, and one that commits always has its event.
+* ``chain`` runs after commit in its own short transaction. It takes the row lock of
+  ``audit_head`` (the only serialised step, a few milliseconds), links pending events in order and
+  moves the head. Request transactions never wait on it for their whole length.
+* ``verify`` recomputes every event hash and every link and names the first broken one.
+* ``checkpoint`` signs the chain head (compact JWS, EdDSA) so it can be exported and later
+  compared with the live chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.principal import Principal
+from app.auth.tokens import sign_statement
+from app.config import Settings
+from app.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+CHAIN_BATCH = 500
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_digest(event: AuditEvent) -> str:
+    """sha256 over the canonical JSON of every recorded column (the id is bound by the link)."""
+    canonical = {
+        "occurred_at": _ts(event.occurred_at),
+        "actor_id": str(event.actor_id) if event.actor_id else None,
+        "actor_username": event.actor_username,
+        "actor_country": event.actor_country,
+        "actor_agency_id": str(event.actor_agency_id) if event.actor_agency_id else None,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "request_id": event.request_id,
+        "outcome": event.outcome,
+        "details": event.details,
+    }
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def link_digest(prev_hash: str, seq: int, event_id: int, event_hash: str) -> str:
+    return hashlib.sha256(f"{prev_hash}|{seq}|{event_id}|{event_hash}".encode()).hexdigest()
+
+
+def add_after_commit(session: Session, hook: Callable[[], object]) -> None:
+    hooks: list[Callable[[], object]] = session.info.setdefault("after_commit", [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def record(
+    session: Session,
+    *,
+    actor: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: object | None = None,
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+    now: dt.datetime,
+    actor_username: str | None = None,
+) -> AuditEvent:
+    """Append one audit event to the caller's transaction (R22). ``details`` must hold no
+    secrets and no raw identifiers: callers pass ids, codes and verdicts only."""
+    event = AuditEvent(
+        occurred_at=now,
+        actor_id=actor.user_id if actor else None,
+        actor_username=actor.username if actor else actor_username,
+        actor_country=actor.country if actor else None,
+        actor_agency_id=actor.agency_id if actor else None,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        request_id=correlation_id.get(),
+        outcome=outcome,
+        details=json.loads(json.dumps(details or {}, default=str)),
+    )
+    event.event_hash = event_digest(event)
+    session.add(event)
+    session.flush()
+    session.add(AuditPending(event_id=event.id))
+    factory = session.info.get("factory")
+    if factory is not None and not session.info.get("audit_chain_scheduled"):
+        session.info["audit_chain_scheduled"] = True
+        add_after_commit(session, lambda: chain(factory))
+    return event
+
+
+def chain(factory: sessionmaker[Session]) -> int:
+    """Link every pending event into the chain; returns how many were linked."""
+    linked = 0
+    while True:
+        with factory() as session, session.begin():
+            # The UPDATE takes the head's row lock (PostgreSQL) / the write lock (SQLite) first,
+            # so two chainers never extend the same head.
+            session.execute(
+                update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
+            )
+            head = session.get(AuditHead, HEAD_ID, populate_existing=True)
+            if head is None:
+                head = AuditHead(id=HEAD_ID, seq=0, chain_hash=GENESIS_HASH)
+                session.add(head)
+                session.flush()
+            rows = session.execute(
+                select(AuditEvent.id, AuditEvent.event_hash)
+                .join(AuditPending, AuditPending.event_id == AuditEvent.id)
+                .order_by(AuditEvent.id)
+                .limit(CHAIN_BATCH)
+            ).all()
+            if not rows:
+                return linked
+            seq, prev = head.seq, head.chain_hash
+            links = []
+            for event_id, event_hash in rows:
+                seq += 1
+                digest = link_digest(prev, seq, event_id, event_hash)
+                links.append(
+                    {"seq": seq, "event_id": event_id, "prev_hash": prev, "chain_hash": digest}
+                )
+                prev = digest
+            session.execute(insert(AuditLink), links)
+            session.execute(
+                delete(AuditPending).where(AuditPending.event_id.in_([r[0] for r in rows]))
+            )
+            head.seq, head.chain_hash = seq, prev
+            linked += len(rows)
+            if len(rows) < CHAIN_BATCH:
+                return linked
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str
+    pending: int
+    broken_seq: int | None = None
+    broken_event_id: int | None = None
+    reason: str | None = None
+
+
+def verify(session: Session) -> VerifyResult:
+    """Recompute the chain from the first link; name the first broken link (R22)."""
+    prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    stmt = (
+        select(AuditLink, AuditEvent)
+        .join(AuditEvent, AuditEvent.id == AuditLink.event_id, isouter=True)
+        .order_by(AuditLink.seq)
+        .execution_options(yield_per=1000)
+    )
+    for link, event in session.execute(stmt):
+        problem = None
+        if link.seq != expected_seq:
+            problem = "missing_link"
+        elif link.prev_hash != prev:
+            problem = "link_altered"
+        elif event is None:
+            problem = "event_missing"
+        elif event_digest(event) != event.event_hash:
+            problem = "event_altered"
+        elif link_digest(prev, link.seq, link.event_id, event.event_hash) != link.chain_hash:
+            problem = "link_altered"
+        if problem:
+            head = session.get(AuditHead, HEAD_ID)
+            return VerifyResult(
+                ok=False,
+                checked=checked,
+                head_seq=head.seq if head else 0,
+                head_hash=head.chain_hash if head else GENESIS_HASH,
+                pending=_pending(session),
+                broken_seq=expected_seq if problem == "missing_link" else link.seq,
+                broken_event_id=link.event_id,
+                reason=problem,
+            )
+        prev, expected_seq, checked = link.chain_hash, expected_seq + 1, checked + 1
+    head = session.get(AuditHead, HEAD_ID)
+    head_seq = head.seq if head else 0
+    head_hash = head.chain_hash if head else GENESIS_HASH
+    if head_seq != checked or head_hash != prev:
+        return VerifyResult(
+            ok=False,
+            checked=checked,
+            head_seq=head_seq,
+            head_hash=head_hash,
+            pending=_pending(session),
+            broken_seq=checked + 1,
+            reason="head_mismatch",
+        )
+    return VerifyResult(
+        ok=True, checked=checked, head_seq=head_seq, head_hash=head_hash, pending=_pending(session)
+    )
+
+
+def _pending(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditPending)) or 0)
+
+
+def checkpoint(
+    session: Session, *, settings: Settings, actor: Principal, now: dt.datetime
+) -> AuditCheckpoint:
+    """Sign the current chain head (call ``chain`` first so nothing committed is left out)."""
+    head = session.get(AuditHead, HEAD_ID)
+    seq = head.seq if head else 0
+    chain_hash = head.chain_hash if head else GENESIS_HASH
+    cp_id = uuid.uuid4()
+    claims = {
+        "iss": settings.jwt_issuer,
+        "sub": "audit-chain-head",
+        "jti": str(cp_id),
+        "iat": int(now.timestamp()),
+        "seq": seq,
+        "chain_hash": chain_hash,
+    }
+    cp = AuditCheckpoint(
+        id=cp_id,
+        seq=seq,
+        chain_hash=chain_hash,
+        created_at=now,
+        created_by=actor.user_id,
+        jws=sign_statement(settings, claims, typ="audit-checkpoint+jwt"),
+    )
+    session.add(cp)
+    record(
+        session,
+        actor=actor,
+        action="audit.checkpoint",
+        resource_type="audit_checkpoint",
+        resource_id=cp_id,
+        details={"seq": seq, "chain_hash": chain_hash},
+        now=now,
+    )
+    return cp
