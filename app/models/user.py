@@ -22,6 +22,10 @@ class User(Base):
     agency_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("agencies.id"), index=True, default=None
     )
+    # R13: the official record of the person behind this account, if any.
+    official_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("officials.id"), default=None
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped to revoke every token issued before (R26).
     token_version: Mapped[int] = mapped_column(Integer, default=1)
