@@ -18,7 +18,17 @@ from app.auth.passwords import PasswordHasher
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
-from app.routers import api_keys, audit, auth, health, users, well_known
+from app.routers import (
+    agencies,
+    api_keys,
+    audit,
+    auth,
+    health,
+    listings,
+    officials,
+    users,
+    well_known,
+)
 from app.services.bootstrap import bootstrap_admin
 
 log = logging.getLogger(__name__)
@@ -28,7 +38,7 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, api_keys, audit):
+    for module in (auth, users, api_keys, audit, agencies, officials, listings):
         router.include_router(module.router)
     return router
 
