@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.passwords import PasswordHasher
+from app.auth.tokens import issue_access_token
 from app.clock import FixedClock
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
@@ -217,7 +218,11 @@ def make_user(app: FastAPI, client: TestClient, clock: FixedClock) -> Any:
                 now=clock.now(),
             )
             user_id = user.id
-        token = login(client, name, password)
+        # Tokens are minted directly (login itself is tested in tests/api/test_auth.py):
+        # a full Argon2 round trip per user would dominate the suite's time.
+        token, _ = issue_access_token(
+            app.state.settings, user_id=user_id, token_version=1, now=clock.now()
+        )
         return Caller(
             id=user_id,
             username=name,

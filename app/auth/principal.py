@@ -54,6 +54,7 @@ class Principal:
     agency_id: uuid.UUID | None
     via: str  # "token" or "api_key"
     api_key_id: uuid.UUID | None = None
+    official_id: uuid.UUID | None = None  # R13: the caller's own official record
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -107,6 +108,7 @@ def _principal(user: User, via: str, api_key_id: uuid.UUID | None = None) -> Pri
         agency_id=user.agency_id,
         via=via,
         api_key_id=api_key_id,
+        official_id=user.official_id,
     )
 
 

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, UTCDateTime, new_id
+from app.models.base import Base, BigIntPK, UTCDateTime, new_id
 
 BLOCKING_STATUSES = ("active", "under_appeal")
 
@@ -48,7 +48,8 @@ class ListingEvent(Base):
 
     __tablename__ = "listing_events"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    # An increasing id orders events written within the same instant.
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     listing_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("listings.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
     from_status: Mapped[str | None] = mapped_column(String(20), default=None)

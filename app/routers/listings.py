@@ -1,5 +1,133 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import Principal, Role, require_roles
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.routers import presenters
+from app.schemas.common import Page, problem_responses
+from app.schemas.listing import AppealCreate, AppealDecision, AppealRead
+from app.schemas.official import ListingRead
+from app.services import listings as listing_service
 
 router = APIRouter(prefix="/listings", tags=["listings"])
+
+ListingReader = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.ADMIN,
+            Role.VETTING_OFFICER,
+            Role.PERSONNEL_OFFICER,
+            Role.TASK_FORCE_LEAD,
+            Role.COMMISSION_MEMBER,
+        )
+    ),
+]
+Appellant = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER))]
+AdminDecider = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+AppealReader = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER, Role.VETTING_OFFICER))
+]
+
+
+@router.get("", response_model=Page[ListingRead], responses=problem_responses(401, 403, 422))
+def list_listings(
+    actor: ListingReader,
+    session: SessionDep,
+    official_id: uuid.UUID | None = None,
+    status: str | None = Query(default=None, pattern="^(active|under_appeal|upheld|overturned)$"),
+    basis: str | None = Query(default=None, pattern="^(failed_vetting|refused_vetting|expelled)$"),
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ListingRead]:
+    """Listings of both countries at verdict level; the source record and history only for
+    the owning country (R9)."""
+    after = decode_cursor(cursor, 2)
+    rows = listing_service.list_listings(
+        session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = presenters.listing_views(session, rows, viewer_country=actor.country)
+    return Page[ListingRead](
+        items=items,
+        next_cursor=encode_cursor([rows[-1].listed_on.isoformat(), str(rows[-1].id)])
+        if more
+        else None,
+    )
+
+
+@router.get("/{listing_id}", response_model=ListingRead, responses=problem_responses(401, 403, 404))
+def read_listing(listing_id: uuid.UUID, actor: ListingReader, session: SessionDep) -> ListingRead:
+    listing = listing_service.get_listing(session, listing_id)
+    return presenters.listing_views(session, [listing], viewer_country=actor.country)[0]
+
+
+@router.post(
+    "/{listing_id}/appeals",
+    status_code=201,
+    response_model=AppealRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def file_appeal(
+    listing_id: uuid.UUID,
+    body: AppealCreate,
+    actor: Appellant,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> AppealRead | Response:
+    """R10: the listing moves to under_appeal and still blocks."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    appeal = listing_service.file_appeal(
+        session, actor=actor, listing_id=listing_id, grounds=body.grounds, now=clock.now()
+    )
+    result = AppealRead.model_validate(appeal)
+    idem.remember(201, result)
+    return result
+
+
+@router.get(
+    "/{listing_id}/appeals",
+    response_model=Page[AppealRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_appeals(
+    listing_id: uuid.UUID, actor: AppealReader, session: SessionDep
+) -> Page[AppealRead]:
+    appeals = listing_service.list_appeals(session, actor=actor, listing_id=listing_id)
+    return Page[AppealRead](items=[AppealRead.model_validate(a) for a in appeals])
+
+
+@router.post(
+    "/{listing_id}/appeals/{appeal_id}/decision",
+    response_model=AppealRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def decide_appeal(
+    listing_id: uuid.UUID,
+    appeal_id: uuid.UUID,
+    body: AppealDecision,
+    actor: AdminDecider,
+    session: SessionDep,
+    clock: ClockDep,
+) -> AppealRead:
+    """R10: the owning country's admin upholds or overturns, with reasons."""
+    appeal = listing_service.decide_appeal(
+        session,
+        actor=actor,
+        listing_id=listing_id,
+        appeal_id=appeal_id,
+        decision=body.decision.value,
+        reasons=body.reasons,
+        now=clock.now(),
+    )
+    return AppealRead.model_validate(appeal)

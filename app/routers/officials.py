@@ -1,5 +1,330 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.routers import presenters
+from app.schemas.common import Page, problem_responses
+from app.schemas.evaluation import EvaluationCreate, EvaluationRead
+from app.schemas.official import (
+    AppointmentCreate,
+    AppointmentEnd,
+    AppointmentRead,
+    OfficialCreate,
+    OfficialPublic,
+    OfficialRead,
+    OfficialSummary,
+    RankTier,
+    SeparationCreate,
+    SeparationRead,
+)
+from app.services import appointments as appointment_service
+from app.services import evaluations as evaluation_service
+from app.services import officials as official_service
+from app.services.registry import own_country_official, visible_official
 
 router = APIRouter(prefix="/officials", tags=["officials"])
+
+Registrar = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER))]
+CountryReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.VETTING_OFFICER, Role.PERSONNEL_OFFICER)),
+]
+OfficialReader = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.ADMIN, Role.VETTING_OFFICER, Role.PERSONNEL_OFFICER, Role.TASK_FORCE_LEAD
+        )
+    ),
+]
+Vetter = Annotated[Principal, Depends(require_roles(Role.VETTING_OFFICER))]
+VettingReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.VETTING_OFFICER))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OfficialRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def register_official(
+    body: OfficialCreate,
+    actor: Registrar,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> OfficialRead | Response:
+    """Register an official with identifiers and first appointment (R1, R2, R25)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    official = official_service.register_official(
+        session,
+        actor=actor,
+        settings=settings,
+        given_names=body.given_names,
+        first_surname=body.first_surname,
+        second_surname=body.second_surname,
+        date_of_birth=body.date_of_birth,
+        sex=body.sex,
+        identifiers=[
+            official_service.IdentifierInput(i.scheme.value, i.value) for i in body.identifiers
+        ],
+        agency_id=body.appointment.agency_id,
+        position=body.appointment.position,
+        rank_tier=body.appointment.rank_tier.value,
+        started_on=body.appointment.started_on,
+        now=clock.now(),
+    )
+    result = presenters.official_full(session, settings, official)
+    idem.remember(201, result)
+    return result
+
+
+@router.get("", response_model=Page[OfficialSummary], responses=problem_responses(401, 403, 422))
+def search_officials(
+    actor: CountryReader,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    name: str | None = Query(default=None, min_length=1, max_length=200),
+    agency_id: uuid.UUID | None = None,
+    sector: str | None = Query(default=None, max_length=30),
+    rank_tier: RankTier | None = None,
+    status: str | None = Query(default=None, pattern="^(active|inactive|listed)$"),
+) -> Page[OfficialSummary]:
+    """Search the caller's own country by name prefix (surnames first), agency, sector, tier
+    and status (R24: the other country's people are never browsed)."""
+    after = decode_cursor(cursor, 2)
+    rows = official_service.search_officials(
+        session,
+        actor=actor,
+        name=name,
+        agency_id=agency_id,
+        sector=sector,
+        rank_tier=rank_tier.value if rank_tier else None,
+        status=status,
+        after=after,
+        limit=limit,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        OfficialSummary(
+            id=r.official.id,
+            country=r.official.country,
+            given_names=r.official.given_names,
+            first_surname=r.official.first_surname,
+            second_surname=r.official.second_surname,
+            date_of_birth=r.official.date_of_birth,
+            status="active" if r.agency_id else "inactive",
+            agency_id=r.agency_id,
+            rank_tier=r.rank_tier,
+            listed=r.listed,
+        )
+        for r in rows
+    ]
+    last = rows[-1].official if rows else None
+    return Page[OfficialSummary](
+        items=items,
+        next_cursor=encode_cursor([last.search_name, str(last.id)]) if more and last else None,
+    )
+
+
+@router.get(
+    "/{official_id}",
+    response_model=OfficialRead | OfficialPublic,
+    responses=problem_responses(401, 403, 404),
+)
+def read_official(
+    official_id: uuid.UUID, actor: OfficialReader, session: SessionDep, settings: SettingsDep
+) -> OfficialRead | OfficialPublic:
+    """Full detail for the own country; the verdict-level view across the border when the
+    person is listed; 404 otherwise (R24)."""
+    official, full = visible_official(session, actor, official_id)
+    if full:
+        return presenters.official_full(session, settings, official)
+    return presenters.official_public(session, official, actor.country)
+
+
+@router.post(
+    "/{official_id}/appointments",
+    status_code=201,
+    response_model=AppointmentRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def create_appointment(
+    official_id: uuid.UUID,
+    body: AppointmentCreate,
+    actor: Registrar,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> AppointmentRead | Response:
+    """Appoint or promote; screened first (R3): a listed official gets 409 with the basis."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    appointment = appointment_service.appoint(
+        session,
+        actor=actor,
+        official_id=official_id,
+        agency_id=body.agency_id,
+        position=body.position,
+        rank_tier=body.rank_tier.value,
+        started_on=body.started_on,
+        replaces_id=body.replaces_appointment_id,
+        force_justification=body.force_justification,
+        now=clock.now(),
+    )
+    result = AppointmentRead.model_validate(appointment)
+    idem.remember(201, result)
+    return result
+
+
+@router.get(
+    "/{official_id}/appointments",
+    response_model=Page[AppointmentRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_appointments(
+    official_id: uuid.UUID, actor: CountryReader, session: SessionDep
+) -> Page[AppointmentRead]:
+    official = own_country_official(session, actor, official_id)
+    items = appointment_service.list_appointments(session, official.id)
+    return Page[AppointmentRead](items=[AppointmentRead.model_validate(a) for a in items])
+
+
+@router.post(
+    "/{official_id}/appointments/{appointment_id}/end",
+    response_model=AppointmentRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def end_appointment(
+    official_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    body: AppointmentEnd,
+    actor: Registrar,
+    session: SessionDep,
+    clock: ClockDep,
+) -> AppointmentRead:
+    appointment = appointment_service.end_appointment(
+        session,
+        actor=actor,
+        official_id=official_id,
+        appointment_id=appointment_id,
+        ended_on=body.ended_on,
+        now=clock.now(),
+    )
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.post(
+    "/{official_id}/separations",
+    status_code=201,
+    response_model=SeparationRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def record_separation(
+    official_id: uuid.UUID,
+    body: SeparationCreate,
+    actor: Registrar,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> SeparationRead | Response:
+    """End an appointment; a for-cause reason lists the official (R4)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    separation = appointment_service.record_separation(
+        session,
+        actor=actor,
+        official_id=official_id,
+        appointment_id=body.appointment_id,
+        reason=body.reason.value,
+        effective_on=body.effective_on,
+        summary=body.summary,
+        now=clock.now(),
+    )
+    result = SeparationRead.model_validate(separation)
+    idem.remember(201, result)
+    return result
+
+
+@router.get(
+    "/{official_id}/separations",
+    response_model=Page[SeparationRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_separations(
+    official_id: uuid.UUID, actor: CountryReader, session: SessionDep
+) -> Page[SeparationRead]:
+    official = own_country_official(session, actor, official_id)
+    items = appointment_service.list_separations(session, official.id)
+    return Page[SeparationRead](items=[SeparationRead.model_validate(s) for s in items])
+
+
+@router.post(
+    "/{official_id}/evaluations",
+    status_code=201,
+    response_model=EvaluationRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def record_evaluation(
+    official_id: uuid.UUID,
+    body: EvaluationCreate,
+    actor: Vetter,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> EvaluationRead | Response:
+    """Record a vetting result (R5-R8, R13); a fail or refusal lists the official (R7)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    types = [c.type for c in body.components]
+    if len(set(types)) != len(types):
+        from app.services.users import field_error
+
+        raise field_error("body.components", "each component type may appear once")
+    recorded = evaluation_service.record_evaluation(
+        session,
+        actor=actor,
+        official_id=official_id,
+        conducted_by=body.conducted_by,
+        trigger=body.trigger.value,
+        conducted_on=body.conducted_on,
+        components={c.type: c.result for c in body.components},
+        outcome=body.outcome.value if body.outcome else None,
+        notes=body.notes,
+        corrects_id=body.corrects_id,
+        now=clock.now(),
+    )
+    result = presenters.evaluation_view(
+        recorded.evaluation, None, recorded.listing.id if recorded.listing else None
+    )
+    idem.remember(201, result)
+    return result
+
+
+@router.get(
+    "/{official_id}/evaluations",
+    response_model=Page[EvaluationRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_evaluations(
+    official_id: uuid.UUID, actor: VettingReader, session: SessionDep
+) -> Page[EvaluationRead]:
+    """Evaluation detail is for the official's own country only (R24)."""
+    official = own_country_official(session, actor, official_id)
+    rows = evaluation_service.list_evaluations(session, official.id)
+    listings = evaluation_service.listing_of(session, [e.id for e, _ in rows])
+    return Page[EvaluationRead](
+        items=[presenters.evaluation_view(e, c, listings.get(e.id)) for e, c in rows]
+    )

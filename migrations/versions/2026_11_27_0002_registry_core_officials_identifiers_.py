@@ -212,7 +212,12 @@ def upgrade() -> None:
 
     op.create_table(
         "listing_events",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("listing_id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
         sa.Column("from_status", sa.String(length=20), nullable=True),

@@ -1,0 +1,155 @@
+"""Shaping records into the views of R9 and R24 (full for the own country, public across)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.models import Agency, Evaluation, Listing, Official
+from app.schemas.evaluation import ComponentOut, EvaluationRead
+from app.schemas.official import (
+    AppointmentRead,
+    IdentifierOut,
+    ListingEventRead,
+    ListingPublic,
+    ListingRead,
+    OfficialPublic,
+    OfficialRead,
+)
+from app.services import appointments as appointment_service
+from app.services import listings as listing_service
+from app.services import officials as official_service
+
+
+def agencies_by_id(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agency]:
+    if not ids:
+        return {}
+    return {a.id: a for a in session.scalars(select(Agency).where(Agency.id.in_(ids)))}
+
+
+def listing_views(
+    session: Session, listings: list[Listing], *, viewer_country: str
+) -> list[ListingRead]:
+    """Both countries see the verdict-level facts; the owning country also sees the source
+    record and the history (R9)."""
+    agencies = agencies_by_id(session, {x.listed_by for x in listings})
+    owners = (
+        {
+            o.id: o.country
+            for o in session.scalars(
+                select(Official).where(Official.id.in_({x.official_id for x in listings}))
+            )
+        }
+        if listings
+        else {}
+    )
+    owned_ids = [x.id for x in listings if owners.get(x.official_id) == viewer_country]
+    events = listing_service.events_of(session, owned_ids)
+    out = []
+    for x in listings:
+        agency = agencies[x.listed_by]
+        public = ListingPublic(
+            id=x.id,
+            official_id=x.official_id,
+            basis=x.basis,
+            status=x.status,
+            listed_on=x.listed_on,
+            listed_by=agency.id,
+            listed_by_name=agency.name,
+            listed_by_acronym=agency.acronym,
+            listed_by_country=agency.country,
+            contact=x.contact,
+        )
+        if owners.get(x.official_id) == viewer_country:
+            out.append(
+                ListingRead(
+                    **public.model_dump(),
+                    source_type=x.source_type,
+                    source_id=x.source_id,
+                    events=[ListingEventRead.model_validate(e) for e in events[x.id]],
+                )
+            )
+        else:
+            out.append(ListingRead(**public.model_dump()))
+    return out
+
+
+def official_listings(session: Session, official_id: uuid.UUID) -> list[Listing]:
+    return list(
+        session.scalars(
+            select(Listing)
+            .where(Listing.official_id == official_id)
+            .order_by(Listing.listed_on, Listing.id)
+        )
+    )
+
+
+def official_full(session: Session, settings: Settings, official: Official) -> OfficialRead:
+    appointments = appointment_service.list_appointments(session, official.id)
+    return OfficialRead(
+        id=official.id,
+        country=official.country,
+        given_names=official.given_names,
+        first_surname=official.first_surname,
+        second_surname=official.second_surname,
+        date_of_birth=official.date_of_birth,
+        sex=official.sex,
+        identifiers=[
+            IdentifierOut(scheme=s, value=v)
+            for s, v in official_service.decrypt_identifiers(session, settings, official.id)
+        ],
+        appointments=[AppointmentRead.model_validate(a) for a in appointments],
+        listings=listing_views(
+            session, official_listings(session, official.id), viewer_country=official.country
+        ),
+        status="active" if any(a.ended_on is None for a in appointments) else "inactive",
+        created_at=official.created_at,
+    )
+
+
+def official_public(session: Session, official: Official, viewer_country: str) -> OfficialPublic:
+    listings = listing_views(
+        session, official_listings(session, official.id), viewer_country=viewer_country
+    )
+    return OfficialPublic(
+        id=official.id,
+        country=official.country,
+        given_names=official.given_names,
+        first_surname=official.first_surname,
+        second_surname=official.second_surname,
+        year_of_birth=official.date_of_birth.year,
+        listings=[
+            ListingPublic(**x.model_dump(include=set(ListingPublic.model_fields))) for x in listings
+        ],
+    )
+
+
+def evaluation_view(
+    evaluation: Evaluation, corrected_by: uuid.UUID | None, listing_id: uuid.UUID | None
+) -> EvaluationRead:
+    return EvaluationRead(
+        id=evaluation.id,
+        official_id=evaluation.official_id,
+        conducted_by=evaluation.conducted_by,
+        conducted_by_country=evaluation.conducted_by_country,
+        recorded_by=evaluation.recorded_by,
+        trigger=evaluation.trigger,
+        components=[
+            ComponentOut(type=k, result=v) for k, v in sorted(evaluation.components.items())
+        ],
+        outcome=evaluation.outcome,
+        conducted_on=evaluation.conducted_on,
+        valid_until=evaluation.valid_until,
+        retest_by=evaluation.retest_by,
+        notes=evaluation.notes,
+        corrects_id=evaluation.corrects_id,
+        corrected_by_id=corrected_by,
+        policy_id=evaluation.policy_id,
+        policy_version=evaluation.policy_version,
+        interval_months=evaluation.interval_months,
+        listing_id=listing_id,
+        created_at=evaluation.created_at,
+    )

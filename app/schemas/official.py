@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.common import StrictModel
+from app.services.identifiers import IdentifierScheme
+
+
+class RankTier(enum.StrEnum):
+    LINE = "line"
+    SUPERVISORY = "supervisory"
+    COMMAND = "command"
+    EXECUTIVE = "executive"
+
+
+SENIOR_TIERS = frozenset({RankTier.COMMAND.value, RankTier.EXECUTIVE.value})
+TIER_ORDER = {t.value: i for i, t in enumerate(RankTier)}
+
+
+class SeparationReason(enum.StrEnum):
+    RESIGNATION = "resignation"
+    RETIREMENT = "retirement"
+    TRANSFER = "transfer"
+    DEATH = "death"
+    DISMISSAL_FOR_CAUSE = "dismissal_for_cause"
+    EXPELLED_CORRUPTION = "expelled_corruption"
+    EXPELLED_HUMAN_RIGHTS = "expelled_human_rights"
+    FAILED_VETTING = "failed_vetting"
+    OTHER = "other"
+
+
+FOR_CAUSE_REASONS = frozenset(
+    {
+        SeparationReason.DISMISSAL_FOR_CAUSE.value,
+        SeparationReason.EXPELLED_CORRUPTION.value,
+        SeparationReason.EXPELLED_HUMAN_RIGHTS.value,
+        SeparationReason.FAILED_VETTING.value,
+    }
+)
+
+Name = Field(min_length=1, max_length=80)
+
+
+class IdentifierIn(StrictModel):
+    scheme: IdentifierScheme
+    value: str = Field(min_length=1, max_length=64)
+
+
+class IdentifierOut(BaseModel):
+    scheme: str
+    value: str
+
+
+class AppointmentIn(StrictModel):
+    agency_id: uuid.UUID
+    position: str = Field(min_length=1, max_length=120)
+    rank_tier: RankTier
+    started_on: dt.date
+
+
+class AppointmentCreate(AppointmentIn):
+    replaces_appointment_id: uuid.UUID | None = Field(
+        default=None,
+        description="The appointment this one replaces (a promotion or tier change); it ends "
+        "the day before this one starts",
+    )
+    force_justification: str | None = Field(
+        default=None,
+        min_length=20,
+        max_length=2000,
+        description="Admins only: appoint despite a blocking listing (R3); audited",
+    )
+
+
+class AppointmentEnd(StrictModel):
+    ended_on: dt.date
+
+
+class AppointmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    official_id: uuid.UUID
+    agency_id: uuid.UUID
+    position: str
+    rank_tier: str
+    kind: str
+    started_on: dt.date
+    ended_on: dt.date | None
+    replaces_id: uuid.UUID | None
+
+
+class OfficialCreate(StrictModel):
+    given_names: str = Field(min_length=1, max_length=120)
+    first_surname: str = Name
+    second_surname: str | None = Field(default=None, max_length=80)
+    date_of_birth: dt.date
+    sex: str | None = Field(default=None, pattern="^[FMX]$")
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=10)
+    appointment: AppointmentIn
+    force_justification: str | None = Field(default=None, min_length=20, max_length=2000)
+
+
+class ListingPublic(BaseModel):
+    """What both countries see of a listing (R9)."""
+
+    id: uuid.UUID
+    official_id: uuid.UUID
+    basis: str
+    status: str
+    listed_on: dt.date
+    listed_by: uuid.UUID
+    listed_by_name: str
+    listed_by_acronym: str
+    listed_by_country: str
+    contact: str | None
+
+
+class ListingEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    source_type: str | None
+    source_id: uuid.UUID | None
+    reasons: str | None
+    occurred_at: dt.datetime
+
+
+class ListingRead(ListingPublic):
+    """The owning country's view adds the source record and the history (R9)."""
+
+    source_type: str | None = None
+    source_id: uuid.UUID | None = None
+    events: list[ListingEventRead] | None = None
+
+
+class OfficialPublic(BaseModel):
+    """The cross-border view (R24): who, and verdict-level facts only."""
+
+    id: uuid.UUID
+    country: str
+    given_names: str
+    first_surname: str
+    second_surname: str | None
+    year_of_birth: int
+    view: str = "public"
+    listings: list[ListingPublic]
+
+
+class OfficialRead(BaseModel):
+    """Full detail, for the official's own country."""
+
+    id: uuid.UUID
+    country: str
+    given_names: str
+    first_surname: str
+    second_surname: str | None
+    date_of_birth: dt.date
+    sex: str | None
+    identifiers: list[IdentifierOut]
+    appointments: list[AppointmentRead]
+    listings: list[ListingRead]
+    status: str = Field(description="active (holds an appointment) or inactive")
+    created_at: dt.datetime
+    view: str = "full"
+
+
+class OfficialSummary(BaseModel):
+    id: uuid.UUID
+    country: str
+    given_names: str
+    first_surname: str
+    second_surname: str | None
+    date_of_birth: dt.date
+    status: str
+    agency_id: uuid.UUID | None
+    rank_tier: str | None
+    listed: bool
+
+
+class SeparationCreate(StrictModel):
+    appointment_id: uuid.UUID
+    reason: SeparationReason
+    effective_on: dt.date
+    summary: str | None = Field(default=None, max_length=4000)
+
+
+class SeparationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    official_id: uuid.UUID
+    appointment_id: uuid.UUID
+    agency_id: uuid.UUID
+    reason: str
+    effective_on: dt.date
+    summary: str | None
+    listing_id: uuid.UUID | None
+    created_at: dt.datetime

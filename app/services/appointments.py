@@ -1,0 +1,296 @@
+"""Appointments, promotions and separations (R3, R4, R25)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal, Role
+from app.errors import Conflict, Forbidden, NotFound
+from app.models import Appointment, Listing, Official, Separation
+from app.schemas.official import FOR_CAUSE_REASONS, TIER_ORDER
+from app.services import audit
+from app.services.listings import open_listing
+from app.services.officials import check_personnel_scope
+from app.services.registry import blocking_listings, get_agency, own_country_official
+from app.services.users import field_error
+
+
+def listing_facts(listings: list[Listing]) -> list[dict[str, str]]:
+    return [
+        {
+            "listing_id": str(x.id),
+            "basis": x.basis,
+            "status": x.status,
+            "listed_by": str(x.listed_by),
+            "listed_on": x.listed_on.isoformat(),
+        }
+        for x in listings
+    ]
+
+
+def gate_appointment(
+    session: Session,
+    *,
+    actor: Principal,
+    official: Official,
+    force_justification: str | None,
+    now: dt.datetime,
+) -> bool:
+    """R3: screen before appointing. A blocking (active or under-appeal) listing refuses the
+    appointment with 409 and its basis, unless a country admin forces it with a written
+    justification. Returns whether the gate was forced."""
+    if force_justification and not actor.has(Role.ADMIN):
+        raise Forbidden("Only an admin may force an appointment", code="FORCE_NOT_ALLOWED")
+    blocking = blocking_listings(session, [official.id])
+    if not blocking:
+        return False
+    if force_justification:
+        audit.record(
+            session,
+            actor=actor,
+            action="appointment.forced",
+            resource_type="official",
+            resource_id=official.id,
+            details={
+                "listing_ids": [str(x.id) for x in blocking],
+                "justification_length": len(force_justification),
+            },
+            now=now,
+        )
+        return True
+    raise Conflict(
+        "The official is listed ({basis}) and cannot be appointed",
+        code="OFFICIAL_LISTED",
+        extra={"listings": listing_facts(blocking)},
+        basis=", ".join(sorted({x.basis for x in blocking})),
+    )
+
+
+def _kind(old: Appointment | None, new_tier: str, new_agency: uuid.UUID) -> str:
+    if old is None:
+        return "appointment"
+    if TIER_ORDER[new_tier] > TIER_ORDER[old.rank_tier]:
+        return "promotion"
+    if new_tier != old.rank_tier:
+        return "tier_change"
+    return "transfer" if new_agency != old.agency_id else "reassignment"
+
+
+def appoint(
+    session: Session,
+    *,
+    actor: Principal,
+    official_id: uuid.UUID,
+    agency_id: uuid.UUID,
+    position: str,
+    rank_tier: str,
+    started_on: dt.date,
+    replaces_id: uuid.UUID | None,
+    force_justification: str | None,
+    now: dt.datetime,
+) -> Appointment:
+    """Start an appointment, or a promotion/tier change that replaces an active one (R3)."""
+    official = own_country_official(session, actor, official_id, lock=True)
+    agency = get_agency(session, agency_id, field="body.agency_id")
+    check_personnel_scope(actor, agency)
+    replaced: Appointment | None = None
+    if replaces_id is not None:
+        replaced = session.get(Appointment, replaces_id)
+        if replaced is None or replaced.official_id != official.id or replaced.ended_on:
+            raise field_error(
+                "body.replaces_appointment_id", "no active appointment of this official"
+            )
+        if replaced.agency_id != agency.id and not actor.has(Role.ADMIN):
+            raise Forbidden(
+                "Personnel officers act only for their own agency", code="NOT_OWN_AGENCY"
+            )
+        if started_on <= replaced.started_on:
+            raise field_error("body.started_on", "must be after the replaced appointment began")
+    forced = gate_appointment(
+        session, actor=actor, official=official, force_justification=force_justification, now=now
+    )
+    if replaced is not None:
+        replaced.ended_on = started_on - dt.timedelta(days=1)
+    appointment = Appointment(
+        official_id=official.id,
+        agency_id=agency.id,
+        position=position,
+        rank_tier=rank_tier,
+        kind=_kind(replaced, rank_tier, agency.id),
+        started_on=started_on,
+        replaces_id=replaced.id if replaced else None,
+        forced_justification=force_justification if forced else None,
+        created_at=now,
+    )
+    session.add(appointment)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"appointment.{appointment.kind}",
+        resource_type="appointment",
+        resource_id=appointment.id,
+        details={
+            "official_id": official.id,
+            "agency_id": agency.id,
+            "rank_tier": rank_tier,
+            "forced": forced,
+        },
+        now=now,
+    )
+    return appointment
+
+
+def list_appointments(session: Session, official_id: uuid.UUID) -> list[Appointment]:
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.official_id == official_id)
+            .order_by(Appointment.started_on, Appointment.id)
+        )
+    )
+
+
+def _active_appointment(
+    session: Session, official: Official, appointment_id: uuid.UUID, field: str
+) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.official_id != official.id:
+        raise NotFound("No such appointment", code="APPOINTMENT_NOT_FOUND")
+    if appointment.ended_on is not None:
+        raise Conflict("The appointment has already ended", code="APPOINTMENT_ENDED")
+    return appointment
+
+
+def end_appointment(
+    session: Session,
+    *,
+    actor: Principal,
+    official_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    ended_on: dt.date,
+    now: dt.datetime,
+) -> Appointment:
+    official = own_country_official(session, actor, official_id, lock=True)
+    appointment = _active_appointment(session, official, appointment_id, "appointment_id")
+    check_personnel_scope(actor, get_agency(session, appointment.agency_id, field="agency_id"))
+    if ended_on < appointment.started_on:
+        raise field_error("body.ended_on", "must not precede the start of the appointment")
+    appointment.ended_on = ended_on
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="appointment.end",
+        resource_type="appointment",
+        resource_id=appointment.id,
+        details={"official_id": official.id},
+        now=now,
+    )
+    return appointment
+
+
+def record_separation(
+    session: Session,
+    *,
+    actor: Principal,
+    official_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    reason: str,
+    effective_on: dt.date,
+    summary: str | None,
+    now: dt.datetime,
+    source_ref: str | None = None,
+) -> Separation:
+    """R4: end the appointment; a for-cause reason lists the official with basis ``expelled``,
+    except that a ``failed_vetting`` separation following a failed evaluation joins that
+    evaluation's listing instead of creating a second one."""
+    official = own_country_official(session, actor, official_id, lock=True)
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.official_id != official.id:
+        raise field_error("body.appointment_id", "no appointment of this official")
+    if appointment.ended_on is not None:
+        raise Conflict("The appointment has already ended", code="APPOINTMENT_ENDED")
+    agency = get_agency(session, appointment.agency_id, field="body.appointment_id")
+    check_personnel_scope(actor, agency)
+    if effective_on < appointment.started_on:
+        raise field_error("body.effective_on", "must not precede the start of the appointment")
+    appointment.ended_on = effective_on
+    separation = Separation(
+        official_id=official.id,
+        appointment_id=appointment.id,
+        agency_id=agency.id,
+        reason=reason,
+        effective_on=effective_on,
+        summary=summary,
+        recorded_by=actor.user_id,
+        source_ref=source_ref,
+        created_at=now,
+    )
+    session.add(separation)
+    session.flush()
+    if reason in FOR_CAUSE_REASONS:
+        listing = None
+        if reason == "failed_vetting":
+            listing = session.scalar(
+                select(Listing).where(
+                    Listing.official_id == official.id,
+                    Listing.basis == "failed_vetting",
+                    Listing.status.in_(("active", "under_appeal")),
+                )
+            )
+        if listing is not None:
+            from app.models import ListingEvent
+
+            session.add(
+                ListingEvent(
+                    listing_id=listing.id,
+                    kind="evidence_added",
+                    source_type="separation",
+                    source_id=separation.id,
+                    actor_id=actor.user_id,
+                    occurred_at=now,
+                )
+            )
+        else:
+            listing = open_listing(
+                session,
+                official=official,
+                basis="expelled",
+                source_type="separation",
+                source_id=separation.id,
+                listed_by=agency,
+                listed_on=effective_on,
+                actor=actor,
+                now=now,
+            )
+        separation.listing_id = listing.id
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="separation.record",
+        resource_type="separation",
+        resource_id=separation.id,
+        details={
+            "official_id": official.id,
+            "reason": reason,
+            "listing_id": separation.listing_id,
+        },
+        now=now,
+    )
+    return separation
+
+
+def list_separations(session: Session, official_id: uuid.UUID) -> list[Separation]:
+    return list(
+        session.scalars(
+            select(Separation)
+            .where(Separation.official_id == official_id)
+            .order_by(Separation.effective_on, Separation.id)
+        )
+    )

@@ -1,0 +1,310 @@
+"""Officials: registration with identifiers and first appointment, reading under R24, search.
+
+R1: identifiers are validated (CURP and RFC against the date of birth). R2: they are stored
+encrypted and found by blind index; a duplicate is refused with 409 naming the existing record
+when the caller may see it, or only the fact that one exists otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal, Role
+from app.config import Settings
+from app.errors import Conflict, Forbidden, NotFound
+from app.models import Agency, Appointment, Listing, Official, OfficialIdentifier, OfficialNameKey
+from app.models.listing import BLOCKING_STATUSES
+from app.services import audit
+from app.services.identifiers import (
+    IdentifierCipher,
+    IdentifierError,
+    blind_index,
+    validate_identifier,
+)
+from app.services.matching import Identity, blocking_keys
+from app.services.registry import get_agency, search_name
+from app.services.users import field_error
+
+
+@dataclass(frozen=True)
+class IdentifierInput:
+    scheme: str
+    value: str
+
+
+def check_personnel_scope(actor: Principal, agency: Agency) -> None:
+    """R25: a personnel officer writes only for its own agency; an admin for its country."""
+    if agency.country != actor.country:
+        raise NotFound("No such agency", code="AGENCY_NOT_FOUND")
+    if actor.has(Role.ADMIN):
+        return
+    if actor.agency_id != agency.id:
+        raise Forbidden("Personnel officers act only for their own agency", code="NOT_OWN_AGENCY")
+
+
+def prepare_identifiers(
+    settings: Settings,
+    identifiers: Sequence[IdentifierInput],
+    *,
+    date_of_birth: dt.date,
+) -> list[tuple[str, str, str]]:
+    """Validate (R1) and return (scheme, compact value, blind index) per identifier."""
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for i, ident in enumerate(identifiers):
+        try:
+            compact = validate_identifier(ident.scheme, ident.value, date_of_birth=date_of_birth)
+        except IdentifierError as exc:
+            raise exc.at(f"body.identifiers.{i}.value") from None
+        index = blind_index(settings.blind_index_key_bytes, ident.scheme, compact)
+        if index in seen:
+            raise field_error(
+                f"body.identifiers.{i}", "the same identifier was sent twice", "IDENTIFIER_REPEATED"
+            )
+        seen.add(index)
+        out.append((ident.scheme, compact, index))
+    return out
+
+
+def refuse_duplicates(
+    session: Session, actor: Principal, prepared: list[tuple[str, str, str]]
+) -> None:
+    if not prepared:
+        return
+    rows = session.execute(
+        select(OfficialIdentifier.scheme, Official.id, Official.country)
+        .join(Official, Official.id == OfficialIdentifier.official_id)
+        .where(OfficialIdentifier.blind_index.in_([p[2] for p in prepared]))
+    ).all()
+    if not rows:
+        return
+    scheme, official_id, country = rows[0]
+    extra: dict[str, Any] = {"scheme": scheme}
+    if country == actor.country:
+        extra["existing_official_id"] = str(official_id)
+    raise Conflict(
+        "An official with this {scheme} is already registered",
+        code="IDENTIFIER_EXISTS",
+        extra=extra,
+        scheme=scheme,
+    )
+
+
+def store_identifiers(
+    session: Session,
+    settings: Settings,
+    official: Official,
+    prepared: list[tuple[str, str, str]],
+    now: dt.datetime,
+) -> None:
+    cipher = IdentifierCipher(settings.identifier_key_bytes)
+    for scheme, compact, index in prepared:
+        session.add(
+            OfficialIdentifier(
+                official_id=official.id,
+                scheme=scheme,
+                blind_index=index,
+                ciphertext=cipher.encrypt(compact, scheme=scheme),
+                created_at=now,
+            )
+        )
+
+
+def name_keys(official: Official) -> list[str]:
+    identity = Identity(
+        given_names=official.given_names,
+        first_surname=official.first_surname,
+        second_surname=official.second_surname,
+        date_of_birth=official.date_of_birth,
+    )
+    return sorted(set(blocking_keys(identity)))
+
+
+def register_official(
+    session: Session,
+    *,
+    actor: Principal,
+    settings: Settings,
+    given_names: str,
+    first_surname: str,
+    second_surname: str | None,
+    date_of_birth: dt.date,
+    sex: str | None,
+    identifiers: Sequence[IdentifierInput],
+    agency_id: uuid.UUID,
+    position: str,
+    rank_tier: str,
+    started_on: dt.date,
+    now: dt.datetime,
+    source_ref: str | None = None,
+) -> Official:
+    """Register an official with their first appointment (R1, R2, R25)."""
+    agency = get_agency(session, agency_id, field="body.appointment.agency_id")
+    check_personnel_scope(actor, agency)
+    if date_of_birth >= now.date():
+        raise field_error("body.date_of_birth", "must be in the past")
+    prepared = prepare_identifiers(settings, identifiers, date_of_birth=date_of_birth)
+    refuse_duplicates(session, actor, prepared)
+    official = Official(
+        country=agency.country,
+        given_names=given_names,
+        first_surname=first_surname,
+        second_surname=second_surname or None,
+        date_of_birth=date_of_birth,
+        sex=sex,
+        search_name=search_name(given_names, first_surname, second_surname),
+        registered_by_agency_id=agency.id,
+        source_ref=source_ref,
+        created_at=now,
+    )
+    session.add(official)
+    session.flush()
+    store_identifiers(session, settings, official, prepared, now)
+    session.add_all(OfficialNameKey(official_id=official.id, key=k) for k in name_keys(official))
+    session.add(
+        Appointment(
+            official_id=official.id,
+            agency_id=agency.id,
+            position=position,
+            rank_tier=rank_tier,
+            kind="appointment",
+            started_on=started_on,
+            created_at=now,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="official.register",
+        resource_type="official",
+        resource_id=official.id,
+        details={
+            "agency_id": agency.id,
+            "rank_tier": rank_tier,
+            "identifier_schemes": sorted(p[0] for p in prepared),
+        },
+        now=now,
+    )
+    return official
+
+
+def decrypt_identifiers(
+    session: Session, settings: Settings, official_id: uuid.UUID
+) -> list[tuple[str, str]]:
+    cipher = IdentifierCipher(settings.identifier_key_bytes)
+    rows = session.scalars(
+        select(OfficialIdentifier)
+        .where(OfficialIdentifier.official_id == official_id)
+        .order_by(OfficialIdentifier.scheme, OfficialIdentifier.id)
+    )
+    return [(r.scheme, cipher.decrypt(r.ciphertext, scheme=r.scheme)) for r in rows]
+
+
+def find_by_identifier(
+    session: Session, settings: Settings, scheme: str, compact: str
+) -> uuid.UUID | None:
+    index = blind_index(settings.blind_index_key_bytes, scheme, compact)
+    return session.scalar(
+        select(OfficialIdentifier.official_id).where(OfficialIdentifier.blind_index == index)
+    )
+
+
+@dataclass
+class OfficialRow:
+    official: Official
+    agency_id: uuid.UUID | None
+    rank_tier: str | None
+    listed: bool
+
+
+def search_officials(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str | None,
+    agency_id: uuid.UUID | None,
+    sector: str | None,
+    rank_tier: str | None,
+    status: str | None,
+    after: list[Any] | None,
+    limit: int,
+) -> list[OfficialRow]:
+    """Search within the caller's own country only (R24): the other country's people are
+    reached through screening, never browsed."""
+    active_appt = and_(Appointment.official_id == Official.id, Appointment.ended_on.is_(None))
+    listed = exists().where(
+        Listing.official_id == Official.id, Listing.status.in_(BLOCKING_STATUSES)
+    )
+    stmt = (
+        select(Official, Appointment.agency_id, Appointment.rank_tier, listed.label("listed"))
+        .outerjoin(Appointment, active_appt)
+        .where(Official.country == actor.country)
+        .order_by(Official.search_name, Official.id)
+    )
+    if name:
+        stmt = stmt.where(Official.search_name.startswith(search_name(name, "", None)))
+    if agency_id:
+        stmt = stmt.where(Appointment.agency_id == agency_id)
+    if rank_tier:
+        stmt = stmt.where(Appointment.rank_tier == rank_tier)
+    if sector:
+        stmt = stmt.join(Agency, Agency.id == Appointment.agency_id).where(Agency.sector == sector)
+    if status == "active":
+        stmt = stmt.where(Appointment.id.is_not(None))
+    elif status == "inactive":
+        stmt = stmt.where(Appointment.id.is_(None))
+    elif status == "listed":
+        stmt = stmt.where(listed)
+    if after:
+        last_name, last_id = str(after[0]), uuid.UUID(str(after[1]))
+        stmt = stmt.where(
+            (Official.search_name > last_name)
+            | ((Official.search_name == last_name) & (Official.id > last_id))
+        )
+    rows = session.execute(stmt.limit(limit + 1)).all()
+    out: list[OfficialRow] = []
+    seen: set[uuid.UUID] = set()
+    for official, appt_agency, tier, is_listed in rows:
+        if official.id in seen:  # two concurrent appointments: list the person once
+            continue
+        seen.add(official.id)
+        out.append(OfficialRow(official, appt_agency, tier, bool(is_listed)))
+    return out
+
+
+def link_user_to_official(
+    session: Session,
+    *,
+    actor: Principal,
+    user_id: uuid.UUID,
+    official_id: uuid.UUID | None,
+    now: dt.datetime,
+) -> None:
+    """R13: tie an account to the official record of the person behind it."""
+    from app.models import User
+
+    user = session.get(User, user_id)
+    if user is None or user.country != actor.country:
+        raise NotFound("No such user", code="USER_NOT_FOUND")
+    if official_id is not None:
+        official = session.get(Official, official_id)
+        if official is None or official.country != user.country:
+            raise field_error("body.official_id", "no official with this id in the user's country")
+    user.official_id = official_id
+    audit.record(
+        session,
+        actor=actor,
+        action="user.link_official",
+        resource_type="user",
+        resource_id=user.id,
+        details={"official_id": official_id},
+        now=now,
+    )
