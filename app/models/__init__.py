@@ -3,6 +3,7 @@
 from app.models.agency import Agency
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
 from app.models.base import Base
+from app.models.draw import DrawCommitment, DrawMember, RandomDraw, RandomSelection, SweepEvent
 from app.models.evaluation import Evaluation
 from app.models.listing import Appeal, Listing, ListingEvent
 from app.models.official import (
@@ -13,6 +14,26 @@ from app.models.official import (
     Separation,
 )
 from app.models.ops import IdempotencyRecord, LoginThrottle
+from app.models.policy import VettingPolicy, VettingPolicyVersion
+from app.models.screening import (
+    Notification,
+    Screening,
+    ScreeningDecision,
+    ScreeningMatch,
+    Watch,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from app.models.task_force import (
+    Override,
+    OverrideApproval,
+    TaskForce,
+    TaskForceEvent,
+    TaskForceLead,
+    TaskForceMember,
+    TaskForceNomination,
+)
 from app.models.user import ApiKey, User
 
 __all__ = [
@@ -26,14 +47,36 @@ __all__ = [
     "AuditLink",
     "AuditPending",
     "Base",
+    "DrawCommitment",
+    "DrawMember",
     "Evaluation",
     "IdempotencyRecord",
     "Listing",
     "ListingEvent",
     "LoginThrottle",
+    "Notification",
     "Official",
     "OfficialIdentifier",
     "OfficialNameKey",
+    "Override",
+    "OverrideApproval",
+    "RandomDraw",
+    "RandomSelection",
+    "Screening",
+    "ScreeningDecision",
+    "ScreeningMatch",
     "Separation",
+    "SweepEvent",
+    "TaskForce",
+    "TaskForceEvent",
+    "TaskForceLead",
+    "TaskForceMember",
+    "TaskForceNomination",
     "User",
+    "VettingPolicy",
+    "VettingPolicyVersion",
+    "Watch",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
