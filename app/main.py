@@ -23,10 +23,21 @@ from app.routers import (
     api_keys,
     audit,
     auth,
+    draws,
+    eligibility,
     health,
     listings,
+    notifications,
     officials,
+    overrides,
+    policies,
+    schedules,
+    screenings,
+    stats,
+    task_forces,
     users,
+    watches,
+    webhooks,
     well_known,
 )
 from app.services.bootstrap import bootstrap_admin
@@ -38,7 +49,27 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, api_keys, audit, agencies, officials, listings):
+    modules = (
+        auth,
+        users,
+        api_keys,
+        audit,
+        agencies,
+        officials,
+        eligibility,
+        listings,
+        screenings,
+        watches,
+        notifications,
+        webhooks,
+        policies,
+        schedules,
+        stats,
+        draws,
+        task_forces,
+        overrides,
+    )
+    for module in modules:
         router.include_router(module.router)
     return router
 

@@ -1,5 +1,145 @@
+"""``/agencies``: any authenticated user reads agencies of both countries (R24: agency names are
+public across the border); admins write their own country's agencies."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.api.etag import check_if_match, set_etag
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import AdminOnly, Authenticated, Country
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.schemas.agency import (
+    NO_CONTROL,
+    AgencyCreate,
+    AgencyLevel,
+    AgencyRead,
+    AgencyUpdate,
+    Sector,
+)
+from app.schemas.common import Page, problem_responses
+from app.services import agencies as agency_service
 
 router = APIRouter(prefix="/agencies", tags=["agencies"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AgencyRead,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create_agency(
+    body: AgencyCreate,
+    response: Response,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> AgencyRead | Response:
+    """Create an agency of the admin's own country (another country: 403 COUNTRY_SCOPE)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    agency = agency_service.create_agency(
+        session,
+        actor=admin,
+        country=body.country.value,
+        name=body.name,
+        acronym=body.acronym,
+        level=body.level.value,
+        sector=body.sector.value,
+        parent_id=body.parent_id,
+        region=body.region,
+        can_vet=body.can_vet,
+        contact=body.contact,
+        now=clock.now(),
+    )
+    result = AgencyRead.of(agency, agency_service.department_of(session, agency))
+    set_etag(response, agency.version)
+    idem.remember(201, result, {"ETag": response.headers["ETag"]})
+    return result
+
+
+@router.get("", response_model=Page[AgencyRead], responses=problem_responses(401, 403, 422))
+def list_agencies(
+    _user: Authenticated,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    country: Country | None = None,
+    sector: Sector | None = None,
+    level: AgencyLevel | None = None,
+    can_vet: bool | None = None,
+    parent_id: uuid.UUID | None = None,
+    q: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=NO_CONTROL,
+        description="Contained in the name or the acronym, in any case",
+    ),
+) -> Page[AgencyRead]:
+    """Agencies of both countries ordered by country, acronym and id."""
+    after = decode_cursor(cursor, 3)
+    agencies = agency_service.list_agencies(
+        session,
+        after=after,
+        limit=limit,
+        country=country.value if country else None,
+        sector=sector.value if sector else None,
+        level=level.value if level else None,
+        can_vet=can_vet,
+        parent_id=parent_id,
+        q=q,
+    )
+    more = len(agencies) > limit
+    agencies = agencies[:limit]
+    departments = agency_service.departments_of(session, agencies)
+    last = agencies[-1] if agencies else None
+    return Page[AgencyRead](
+        items=[AgencyRead.of(a, departments[a.id]) for a in agencies],
+        next_cursor=encode_cursor([last.country, last.acronym, str(last.id)])
+        if more and last
+        else None,
+    )
+
+
+@router.get("/{agency_id}", response_model=AgencyRead, responses=problem_responses(401, 403, 404))
+def read_agency(
+    agency_id: uuid.UUID, _user: Authenticated, session: SessionDep, response: Response
+) -> AgencyRead:
+    agency = agency_service.get_agency_or_404(session, agency_id)
+    set_etag(response, agency.version)
+    return AgencyRead.of(agency, agency_service.department_of(session, agency))
+
+
+@router.patch(
+    "/{agency_id}",
+    response_model=AgencyRead,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+def update_agency(
+    agency_id: uuid.UUID,
+    body: AgencyUpdate,
+    request: Request,
+    response: Response,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+) -> AgencyRead:
+    """Change an agency of the admin's own country; send ``If-Match`` with its ETag."""
+    agency = agency_service.get_agency_for_update(session, actor=admin, agency_id=agency_id)
+    check_if_match(request, agency.version)
+    agency_service.update_agency(
+        session,
+        actor=admin,
+        agency=agency,
+        changes=body.model_dump(exclude_unset=True),
+        now=clock.now(),
+    )
+    set_etag(response, agency.version)
+    return AgencyRead.of(agency, agency_service.department_of(session, agency))

@@ -4,8 +4,10 @@ import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
 from app.auth.principal import AuditReader, SettingsDep
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -15,6 +17,40 @@ from app.services import audit as audit_service
 from app.services import audit_queries
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+MAX_EVENT_ID = 2**63 - 1
+
+
+def _link_pending(request: Request, session: Session) -> None:
+    """Link every committed event before reading the chain. The request's session has only read
+    so far (authentication); its transaction ends first, because on SQLite (one writer, BEGIN
+    IMMEDIATE) the chainer's own transaction would otherwise wait for it until the busy
+    timeout."""
+    session.commit()
+    audit_service.chain(request.app.state.sessionmaker)
+
+
+def _after_event(cursor: str | None) -> int | None:
+    after = decode_cursor(cursor, 1)
+    if after is None:
+        return None
+    value = after[0]
+    if type(value) is not int or not 0 <= value <= MAX_EVENT_ID:
+        raise bad_cursor()
+    return value
+
+
+def _after_checkpoint(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    after = decode_cursor(cursor, 2)
+    if after is None:
+        return None
+    try:
+        created, cp_id = dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))
+    except ValueError as exc:
+        raise bad_cursor() from exc
+    if created.tzinfo is None:
+        raise bad_cursor()
+    return created, cp_id
 
 
 @router.get("", response_model=Page[AuditEventRead], responses=problem_responses(401, 403, 422))
@@ -29,16 +65,16 @@ def list_audit_events(
     resource_type: str | None = Query(default=None, max_length=40),
     resource_id: str | None = Query(default=None, max_length=64),
     outcome: str | None = Query(default=None, max_length=40),
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
 ) -> Page[AuditEventRead]:
     """Audit events of the reader's country (events by its users, or about its records)."""
-    audit_service.chain(request.app.state.sessionmaker)
-    after = decode_cursor(cursor, 1)
+    after_id = _after_event(cursor)
+    _link_pending(request, session)
     rows = audit_queries.list_events(
         session,
         reader=reader,
-        after_id=int(after[0]) if after else None,
+        after_id=after_id,
         limit=limit,
         action=action,
         actor_id=actor_id,
@@ -62,7 +98,7 @@ def list_audit_events(
 @router.get("/verify", response_model=AuditVerifyRead, responses=problem_responses(401, 403))
 def verify_chain(request: Request, reader: AuditReader, session: SessionDep) -> AuditVerifyRead:
     """Recompute the whole chain and name the first broken link (R22)."""
-    audit_service.chain(request.app.state.sessionmaker)
+    _link_pending(request, session)
     result = audit_service.verify(session)
     return AuditVerifyRead.model_validate(result.__dict__)
 
@@ -73,8 +109,7 @@ def verify_chain(request: Request, reader: AuditReader, session: SessionDep) -> 
 def list_checkpoints(
     reader: AuditReader, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[CheckpointRead]:
-    after = decode_cursor(cursor, 2)
-    cps = audit_queries.list_checkpoints(session, after=after, limit=limit)
+    cps = audit_queries.list_checkpoints(session, after=_after_checkpoint(cursor), limit=limit)
     more = len(cps) > limit
     cps = cps[:limit]
     return Page[CheckpointRead](
@@ -99,6 +134,6 @@ def create_checkpoint(
     clock: ClockDep,
 ) -> CheckpointRead:
     """Sign the chain head (EdDSA compact JWS, key in /.well-known/jwks.json) for export."""
-    audit_service.chain(request.app.state.sessionmaker)
+    _link_pending(request, session)
     cp = audit_service.checkpoint(session, settings=settings, actor=reader, now=clock.now())
     return CheckpointRead.model_validate(cp)

@@ -1,0 +1,1 @@
+"""Sub-commands of ``registry``, one module per capability, each exposing ``app`` (a Typer)."""
