@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -40,6 +42,7 @@ from app.routers import (
     webhooks,
     well_known,
 )
+from app.schemas.common import Problem
 from app.services.bootstrap import bootstrap_admin
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,37 @@ def api_router() -> APIRouter:
     return router
 
 
+def install_openapi(app: FastAPI) -> None:
+    """Describe validation errors as what they are: problem documents (DESIGN §5), not
+    FastAPI's default shape."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        for defs_name, defs in Problem.model_json_schema().get("$defs", {}).items():
+            components.setdefault(defs_name, defs)
+        problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                responses = op.get("responses", {})
+                if "422" in responses:
+                    responses["422"]["content"] = {"application/problem+json": problem_ref}
+                    responses["422"]["description"] = "Validation failed (problem document)"
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or load_settings()
     if settings.env != "test":
@@ -104,6 +138,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.clock = clock or Clock()
 
     problems.install(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(well_known.router)
     app.include_router(api_router())
