@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Webhook delivery (R12b, docs/notifications.md): the outbox is delivered by the
+    # `registry deliver` worker; a server process may also run a delivery thread of its own.
+    deliver_in_process: bool = False
+    deliver_poll_seconds: float = Field(default=5.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
     @model_validator(mode="after")
     def _refuse_weak_production(self) -> Settings:
         if self.env != "production":

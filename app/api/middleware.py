@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asgi_correlation_id import correlation_id
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.i18n import negotiate, translate
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -79,20 +84,31 @@ class BodySizeLimitMiddleware:
             await _too_large(scope, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+TOO_LARGE_TITLE = "Payload too large"
+TOO_LARGE_DETAIL = "The request body is larger than the service accepts"
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised by ``receive`` once a body without Content-Length passes the limit. It is an
+    HTTPException because FastAPI turns any other error met while reading the body into a 400;
+    this one reaches the problem handler as a 413."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail=TOO_LARGE_DETAIL)
 
 
 async def _too_large(scope: Scope, send: Send) -> None:
+    lang = negotiate(Headers(scope=scope).get("accept-language"))
     body: dict[str, Any] = {
         "type": "https://vetting-registry.example/problems/payload-too-large",
-        "title": "Payload too large",
+        "title": translate(TOO_LARGE_TITLE, lang),
         "status": 413,
-        "detail": "The request body is larger than the service accepts",
+        "detail": translate(TOO_LARGE_DETAIL, lang),
         "code": "PAYLOAD_TOO_LARGE",
         "instance": scope.get("path"),
+        "request_id": correlation_id.get(),
     }
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",
@@ -100,6 +116,7 @@ async def _too_large(scope: Scope, send: Send) -> None:
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(payload)).encode()),
+                (b"content-language", lang.encode()),
             ],
         }
     )

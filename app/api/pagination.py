@@ -30,13 +30,13 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
     except (ValueError, json.JSONDecodeError) as exc:
-        raise _bad_cursor() from exc
+        raise bad_cursor() from exc
     if not isinstance(values, list) or len(values) != arity:
-        raise _bad_cursor()
+        raise bad_cursor()
     return values
 
 
-def _bad_cursor() -> Unprocessable:
+def bad_cursor() -> Unprocessable:
     return Unprocessable(
         "The cursor is not valid",
         code="VALIDATION_ERROR",

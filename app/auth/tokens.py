@@ -21,6 +21,8 @@ from app.config import Settings
 from app.errors import Unauthorized
 
 ACCESS_ALGORITHM = "HS256"
+# Tolerated difference between the clocks of the processes that issue and check a token.
+CLOCK_SKEW_SECONDS = 5
 
 
 def issue_access_token(
@@ -33,7 +35,7 @@ def issue_access_token(
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": int(now.timestamp()),
-        "nbf": int(now.timestamp()) - 5,
+        "nbf": int(now.timestamp()) - CLOCK_SKEW_SECONDS,
         "exp": int(now.timestamp()) + lifetime,
         "jti": uuid.uuid4().hex,
     }
@@ -51,12 +53,22 @@ def decode_access_token(settings: Settings, token: str, *, now: dt.datetime) -> 
             algorithms=[ACCESS_ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "sub", "ver", "iat"], "verify_exp": False},
+            # Time claims are checked below against the service clock: PyJWT would compare
+            # iat/nbf with the wall clock and refuse every token issued at a pinned date.
+            options={
+                "require": ["exp", "sub", "ver", "iat"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
-    except jwt.PyJWTError as exc:
+        exp, iat, nbf = int(claims["exp"]), int(claims["iat"]), int(claims.get("nbf", 0))
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:
         raise Unauthorized("Token is invalid", code="TOKEN_INVALID") from exc
-    # Expiry is checked against the service clock so tests can pin time.
-    if int(claims["exp"]) <= int(now.timestamp()):
+    at = int(now.timestamp())
+    if nbf > at or iat > at + CLOCK_SKEW_SECONDS:
+        raise Unauthorized("Token is invalid", code="TOKEN_INVALID")
+    if exp <= at:
         raise Unauthorized("Token has expired", code="TOKEN_EXPIRED")
     return claims
 

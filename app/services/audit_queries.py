@@ -57,16 +57,15 @@ def list_events(
 
 
 def list_checkpoints(
-    session: Session, *, after: list[Any] | None, limit: int
+    session: Session, *, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> list[AuditCheckpoint]:
     stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
     if after:
-        created = dt.datetime.fromisoformat(str(after[0]))
+        created, after_id = after
         stmt = stmt.where(
             or_(
                 AuditCheckpoint.created_at > created,
-                (AuditCheckpoint.created_at == created)
-                & (AuditCheckpoint.id > uuid.UUID(str(after[1]))),
+                (AuditCheckpoint.created_at == created) & (AuditCheckpoint.id > after_id),
             )
         )
     return list(session.scalars(stmt.limit(limit + 1)))
