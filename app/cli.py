@@ -19,6 +19,8 @@ from app.errors import AppError
 app = typer.Typer(help="Binational Vetting Registry administration", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+seed_app = typer.Typer(help="Load reference data", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +78,19 @@ def create_user(
     except AppError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+
+
+@seed_app.command("agencies")
+def seed_agencies() -> None:
+    """Load the reference set of both countries' agencies (idempotent: adds only what is
+    missing)."""
+    from app.services.agency_seed import seed_agencies as seed
+
+    settings = load_settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with unit_of_work(factory) as session:
+        added = seed(session, now=Clock().now())
+    typer.echo(f"added {added} agencies")
 
 
 def _today() -> dt.date:

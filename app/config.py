@@ -54,7 +54,15 @@ class Settings(BaseSettings):
     jwt_issuer: str = "vetting-registry"
     jwt_audience: str = "vetting-registry-api"
     access_token_minutes: int = 15
-    attestation_seconds: int = 300
+    # Lifetime of a signed eligibility attestation (R21; docs/attestations.md).
+    attestation_seconds: int = Field(default=300, gt=0, le=3600)
+
+    # Screening (R11, R12a; docs/screening.md). The thresholds are those measured in
+    # docs/matching.md; candidates are the officials sharing the most blocking keys.
+    screening_high_threshold: float = Field(default=90.0, ge=0, le=100)
+    screening_review_threshold: float = Field(default=70.0, ge=0, le=100)
+    screening_max_candidates: int = Field(default=200, ge=1, le=5000)
+    screening_batch_max_items: int = Field(default=1000, ge=1, le=10000)
 
     argon2_memory_kib: int = OWASP_ARGON2_MEMORY_KIB
     argon2_time_cost: int = OWASP_ARGON2_TIME_COST
@@ -64,6 +72,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 20
     login_failure_window_seconds: int = 900
     login_lockout_seconds: int = 300
+
+    # R20: departments whose commission members must all approve an override.
+    override_departments: list[str] = ["DOJ", "DHS", "STATE"]
 
     max_body_bytes: int = 2_000_000
     cors_origins: list[str] = []
@@ -80,6 +91,12 @@ class Settings(BaseSettings):
     deliver_in_process: bool = False
     deliver_poll_seconds: float = Field(default=5.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _screening_thresholds_ordered(self) -> Settings:
+        if self.screening_review_threshold > self.screening_high_threshold:
+            raise ValueError("screening_review_threshold must not exceed screening_high_threshold")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_production(self) -> Settings:

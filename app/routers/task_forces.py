@@ -1,5 +1,329 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-router = APIRouter(prefix="/task-forces", tags=["task_forces"])
+from fastapi import APIRouter, Depends, Request, Response
+
+from app.api.etag import check_if_match, set_etag
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import Principal, Role, require_roles
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.models import TaskForce
+from app.schemas.common import Page, problem_responses
+from app.schemas.task_force import (
+    ComplianceRead,
+    ComplianceSummary,
+    MemberCompliance,
+    MemberCreate,
+    MemberRead,
+    NominationCreate,
+    NominationRead,
+    TaskForceCreate,
+    TaskForceEventRead,
+    TaskForceRead,
+    TaskForceUpdate,
+)
+from app.services import task_forces as tf_service
+
+router = APIRouter(prefix="/task-forces", tags=["task-forces"])
+
+Creator = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Manager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.TASK_FORCE_LEAD))]
+Reader = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.TASK_FORCE_LEAD, Role.COMMISSION_MEMBER)),
+]
+
+
+def _read(session: SessionDep, tf: TaskForce, status: str) -> TaskForceRead:
+    return TaskForceRead(
+        id=tf.id,
+        name=tf.name,
+        focus=tf.focus,
+        lead_agency_id=tf.lead_agency_id,
+        lead_user_ids=tf_service.lead_ids(session, tf.id),
+        max_vetting_age_months=tf.max_vetting_age_months,
+        require_reciprocal=tf.require_reciprocal,
+        suspend_on=tf.suspend_on,
+        status=status,
+        funding_status="active" if status == "active" else "suspended",
+        created_at=tf.created_at,
+    )
+
+
+@router.post(
+    "", status_code=201, response_model=TaskForceRead, responses=problem_responses(401, 403, 422)
+)
+def create_task_force(
+    body: TaskForceCreate,
+    response: Response,
+    actor: Creator,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> TaskForceRead | Response:
+    if (replay := idem.replay()) is not None:
+        return replay
+    tf = tf_service.create_task_force(session, actor=actor, data=body.model_dump(), now=clock.now())
+    result = _read(session, tf, "active")
+    set_etag(response, tf.version)
+    idem.remember(201, result, {"ETag": response.headers["ETag"]})
+    return result
+
+
+@router.get("", response_model=Page[TaskForceRead], responses=problem_responses(401, 403))
+def list_task_forces(actor: Reader, session: SessionDep, clock: ClockDep) -> Page[TaskForceRead]:
+    """The task forces the caller may see (R25), each with its status derived now (R19)."""
+    now = clock.now()
+    return Page[TaskForceRead](
+        items=[
+            _read(session, tf, tf_service.compliance(session, tf, now=now).status)
+            for tf in tf_service.list_task_forces(session, actor=actor)
+        ]
+    )
+
+
+@router.get(
+    "/{task_force_id}", response_model=TaskForceRead, responses=problem_responses(401, 403, 404)
+)
+def read_task_force(
+    task_force_id: uuid.UUID,
+    actor: Reader,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+) -> TaskForceRead:
+    tf = tf_service.get_task_force(session, actor, task_force_id)
+    set_etag(response, tf.version)
+    return _read(session, tf, tf_service.compliance(session, tf, now=clock.now()).status)
+
+
+@router.patch(
+    "/{task_force_id}",
+    response_model=TaskForceRead,
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
+)
+def update_task_force(
+    task_force_id: uuid.UUID,
+    body: TaskForceUpdate,
+    request: Request,
+    response: Response,
+    actor: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+) -> TaskForceRead:
+    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    check_if_match(request, tf.version)
+    now = clock.now()
+    tf_service.update_task_force(
+        session, actor=actor, tf=tf, changes=body.model_dump(exclude_unset=True), now=now
+    )
+    set_etag(response, tf.version)
+    return _read(session, tf, tf_service.compliance(session, tf, now=now).status)
+
+
+@router.post(
+    "/{task_force_id}/nominations",
+    status_code=201,
+    response_model=NominationRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def nominate(
+    task_force_id: uuid.UUID,
+    body: NominationCreate,
+    actor: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+) -> NominationRead:
+    """R18: a lead nominates first; a nominee may be vetted (reciprocally too) while nominated."""
+    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    nomination = tf_service.nominate(
+        session,
+        actor=actor,
+        tf=tf,
+        official_id=body.official_id,
+        role=body.role.value,
+        now=clock.now(),
+    )
+    return NominationRead.model_validate(nomination)
+
+
+@router.get(
+    "/{task_force_id}/nominations",
+    response_model=Page[NominationRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_nominations(
+    task_force_id: uuid.UUID, actor: Reader, session: SessionDep
+) -> Page[NominationRead]:
+    tf = tf_service.get_task_force(session, actor, task_force_id)
+    return Page[NominationRead](
+        items=[NominationRead.model_validate(n) for n in tf_service.nominations(session, tf.id)]
+    )
+
+
+@router.delete(
+    "/{task_force_id}/nominations/{nomination_id}",
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 409),
+)
+def withdraw_nomination(
+    task_force_id: uuid.UUID,
+    nomination_id: uuid.UUID,
+    actor: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+) -> None:
+    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    tf_service.withdraw_nomination(
+        session, actor=actor, tf=tf, nomination_id=nomination_id, now=clock.now()
+    )
+
+
+def _member_read(member: object, official: object, viewer_country: str) -> MemberRead:
+    from app.models import Official, TaskForceMember
+
+    assert isinstance(member, TaskForceMember)
+    assert isinstance(official, Official)
+    return MemberRead(
+        id=member.id,
+        official_id=official.id,
+        country=official.country,
+        given_names=official.given_names,
+        first_surname=official.first_surname,
+        second_surname=official.second_surname,
+        role=member.role,
+        joined_on=member.joined_on,
+        left_on=member.left_on,
+        view="full" if official.country == viewer_country else "public",
+    )
+
+
+@router.post(
+    "/{task_force_id}/members",
+    status_code=201,
+    response_model=MemberRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def add_member(
+    task_force_id: uuid.UUID,
+    body: MemberCreate,
+    actor: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+) -> MemberRead:
+    """R18: only an eligible nominee joins (409 with reason codes otherwise, unless an active
+    override covers them); rank and seniority never exempt anyone (R17)."""
+    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    member = tf_service.add_member(
+        session, actor=actor, tf=tf, official_id=body.official_id, now=clock.now()
+    )
+    from app.models import Official
+
+    official = session.get(Official, member.official_id)
+    return _member_read(member, official, actor.country)
+
+
+@router.get(
+    "/{task_force_id}/members",
+    response_model=Page[MemberRead],
+    responses=problem_responses(401, 403, 404),
+)
+def list_members(
+    task_force_id: uuid.UUID, actor: Reader, session: SessionDep, include_past: bool = False
+) -> Page[MemberRead]:
+    """Roster and history of joins and leaves; members of the other country are shown at
+    verdict level (names and roles; their detail stays with their country, R24)."""
+    tf = tf_service.get_task_force(session, actor, task_force_id)
+    return Page[MemberRead](
+        items=[
+            _member_read(m, o, actor.country)
+            for m, o in tf_service.roster(session, tf.id, include_past=include_past)
+        ]
+    )
+
+
+@router.delete(
+    "/{task_force_id}/members/{official_id}",
+    status_code=204,
+    responses=problem_responses(401, 403, 404),
+)
+def remove_member(
+    task_force_id: uuid.UUID,
+    official_id: uuid.UUID,
+    actor: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+) -> None:
+    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    tf_service.remove_member(session, actor=actor, tf=tf, official_id=official_id, now=clock.now())
+
+
+@router.get(
+    "/{task_force_id}/compliance",
+    response_model=ComplianceRead,
+    responses=problem_responses(401, 403, 404),
+)
+def compliance(
+    task_force_id: uuid.UUID, actor: Reader, session: SessionDep, clock: ClockDep
+) -> ComplianceRead:
+    """Every member's verdict and reasons, the derived status and who blocks it (R17, R19).
+    The number of SQL statements does not grow with the roster."""
+    now = clock.now()
+    tf = tf_service.get_task_force(session, actor, task_force_id)
+    result = tf_service.compliance(session, tf, now=now)
+    members = [
+        MemberCompliance(
+            official_id=o.id,
+            country=o.country,
+            role=m.role,
+            senior=senior,
+            blocking=blocks,
+            verdict=v.verdict,
+            reasons=v.reasons,
+            valid_until=v.valid_until,
+            override_id=v.override_id,
+        )
+        for m, o, v, senior, blocks in result.members
+    ]
+    return ComplianceRead(
+        task_force_id=tf.id,
+        status=result.status,
+        funding_status="active" if result.status == "active" else "suspended",
+        as_of=now.date(),
+        summary=ComplianceSummary(
+            members=len(members),
+            eligible=sum(1 for x in members if x.verdict == "eligible"),
+            ineligible=sum(1 for x in members if x.verdict == "ineligible"),
+            overridden=sum(1 for x in members if x.verdict == "overridden"),
+        ),
+        blocking_members=result.blocking_members,
+        members=members,
+    )
+
+
+@router.get(
+    "/{task_force_id}/events",
+    response_model=Page[TaskForceEventRead],
+    responses=problem_responses(401, 403, 404, 422),
+)
+def list_events(
+    task_force_id: uuid.UUID,
+    actor: Reader,
+    session: SessionDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[TaskForceEventRead]:
+    """Nominations, joins, leaves, suspensions and reinstatements with their causes (R19)."""
+    tf = tf_service.get_task_force(session, actor, task_force_id)
+    after = decode_cursor(cursor, 1)
+    rows = tf_service.events(session, tf.id, after=int(after[0]) if after else None, limit=limit)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[TaskForceEventRead](
+        items=[TaskForceEventRead.model_validate(e) for e in rows],
+        next_cursor=encode_cursor([rows[-1].id]) if more else None,
+    )

@@ -142,6 +142,7 @@ def appoint(
         },
         now=now,
     )
+    _task_forces_follow(session, official.id, {"kind": f"appointment.{appointment.kind}"}, actor, now)
     return appointment
 
 
@@ -191,6 +192,7 @@ def end_appointment(
         details={"official_id": official.id},
         now=now,
     )
+    _task_forces_follow(session, official.id, {"kind": "appointment.end"}, actor, now)
     return appointment
 
 
@@ -283,7 +285,21 @@ def record_separation(
         },
         now=now,
     )
+    _task_forces_follow(session, official.id, {"kind": "separation", "reason": reason}, actor, now)
     return separation
+
+
+def _task_forces_follow(
+    session: Session,
+    official_id: uuid.UUID,
+    cause: dict[str, str],
+    actor: Principal,
+    now: dt.datetime,
+) -> None:
+    """A change of appointment can change eligibility and seniority (R17, R19)."""
+    from app.services.task_forces import on_official_change
+
+    on_official_change(session, official_id=official_id, cause=cause, actor=actor, now=now)
 
 
 def list_separations(session: Session, official_id: uuid.UUID) -> list[Separation]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, select
@@ -30,9 +30,6 @@ from app.services.users import field_error
 
 LISTING_BASIS = {Outcome.FAIL: "failed_vetting", Outcome.REFUSED: "refused_vetting"}
 
-# Set by the task-force module: may an officer of the other country vet this official
-# reciprocally (a nominee or member of a joint task force, R25)? None until task forces exist.
-reciprocal_scope: Callable[[Session, uuid.UUID], bool] | None = None
 
 
 def effective_evaluations_stmt() -> Select[Evaluation]:
@@ -73,8 +70,10 @@ def _check_recorder(
     session: Session, actor: Principal, official: Official, trigger: str, today: dt.date
 ) -> None:
     if official.country != actor.country:
-        allowed = reciprocal_scope is not None and reciprocal_scope(session, official.id)
-        if not allowed:
+        # R25: across the border only nominees and members of joint task forces, reciprocally.
+        from app.services.task_forces import is_nominee_or_member
+
+        if not is_nominee_or_member(session, official.id):
             raise NotFound("No such official", code="OFFICIAL_NOT_FOUND")
         if trigger != "reciprocal":
             raise Forbidden(
@@ -128,10 +127,12 @@ def record_evaluation(
         employer = session.get(Agency, appointment.agency_id)
         sector = employer.sector if employer else None
     policy = resolve_policy(
+        session,
         country=official.country,
         sector=sector,
         rank_tier=appointment.rank_tier if appointment else None,
         agency_id=appointment.agency_id if appointment else None,
+        now=now,
     )
     derived = derive_outcome(components, policy.required_components)
     if outcome is not None and outcome != derived:
@@ -209,6 +210,15 @@ def record_evaluation(
             actor=actor,
             now=now,
         )
+    from app.services.task_forces import on_official_change
+
+    on_official_change(
+        session,
+        official_id=official.id,
+        cause={"kind": "evaluation", "evaluation_id": str(evaluation.id), "outcome": derived.value},
+        actor=actor,
+        now=now,
+    )
     audit.record(
         session,
         actor=actor,

@@ -14,6 +14,7 @@ from app.errors import Conflict, Forbidden, NotFound
 from app.models import Agency, Appeal, Listing, ListingEvent, Official
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
+from app.services.notifications import notify_listing_change
 
 
 def open_listing(
@@ -84,6 +85,7 @@ def open_listing(
         details={"official_id": official.id, "basis": basis, "source_type": source_type},
         now=now,
     )
+    notify_listing_change(session, listing=listing, change="listed", now=now)  # R12b
     return listing
 
 
@@ -110,6 +112,8 @@ def set_status(
     )
     listing.status = to_status
     session.flush()
+    change = "corrected" if kind == "source_corrected" else to_status
+    notify_listing_change(session, listing=listing, change=change, now=now)  # R12b
 
 
 def owning_country(session: Session, listing: Listing) -> str:
@@ -234,6 +238,15 @@ def decide_appeal(
         resource_type="listing",
         resource_id=listing.id,
         details={"appeal_id": appeal.id, "decision": decision},
+        now=now,
+    )
+    from app.services.task_forces import on_official_change
+
+    on_official_change(
+        session,
+        official_id=listing.official_id,
+        cause={"kind": "appeal_decided", "listing_id": str(listing.id), "decision": decision},
+        actor=actor,
         now=now,
     )
     return appeal
