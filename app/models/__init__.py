@@ -5,6 +5,7 @@ from app.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, 
 from app.models.base import Base
 from app.models.draw import DrawCommitment, DrawMember, RandomDraw, RandomSelection, SweepEvent
 from app.models.evaluation import Evaluation
+from app.models.imports import ImportJob, ImportRowError
 from app.models.listing import Appeal, Listing, ListingEvent
 from app.models.official import (
     Appointment,
@@ -13,7 +14,7 @@ from app.models.official import (
     OfficialNameKey,
     Separation,
 )
-from app.models.ops import IdempotencyRecord, LoginThrottle
+from app.models.ops import IdempotencyRecord, LoginThrottle, RateCounter
 from app.models.policy import VettingPolicy, VettingPolicyVersion
 from app.models.screening import (
     Notification,
@@ -51,6 +52,8 @@ __all__ = [
     "DrawMember",
     "Evaluation",
     "IdempotencyRecord",
+    "ImportJob",
+    "ImportRowError",
     "Listing",
     "ListingEvent",
     "LoginThrottle",
@@ -62,6 +65,7 @@ __all__ = [
     "OverrideApproval",
     "RandomDraw",
     "RandomSelection",
+    "RateCounter",
     "Screening",
     "ScreeningDecision",
     "ScreeningMatch",

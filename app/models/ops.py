@@ -39,3 +39,15 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class RateCounter(Base):
+    """Requests counted per principal and action in fixed windows, shared by every server
+    process (quotas against enumeration, DESIGN §7)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    misses: Mapped[int] = mapped_column(Integer, default=0)
