@@ -182,13 +182,18 @@ def factory(app: FastAPI) -> sessionmaker[Session]:
 
 @dataclass
 class Caller:
-    """A user created directly in the database plus headers that authenticate as it."""
+    """A user created directly in the database; ``headers`` authenticate as it with a token
+    minted at the (pinned) clock's current time, so tests that move the clock stay signed in."""
 
     id: uuid.UUID
     username: str
-    headers: dict[str, str]
     country: str
     agency_id: uuid.UUID | None
+    mint: Any = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mint()}"}
 
 
 @pytest.fixture
@@ -220,16 +225,13 @@ def make_user(app: FastAPI, client: TestClient, clock: FixedClock) -> Any:
             user_id = user.id
         # Tokens are minted directly (login itself is tested in tests/api/test_auth.py):
         # a full Argon2 round trip per user would dominate the suite's time.
-        token, _ = issue_access_token(
-            app.state.settings, user_id=user_id, token_version=1, now=clock.now()
-        )
-        return Caller(
-            id=user_id,
-            username=name,
-            headers={"Authorization": f"Bearer {token}"},
-            country=country,
-            agency_id=agency_id,
-        )
+        def mint(user_id: uuid.UUID = user_id) -> str:
+            token, _ = issue_access_token(
+                app.state.settings, user_id=user_id, token_version=1, now=clock.now()
+            )
+            return token
+
+        return Caller(id=user_id, username=name, country=country, agency_id=agency_id, mint=mint)
 
     return make
 

@@ -32,9 +32,18 @@ def get_official(session: Session, official_id: uuid.UUID, *, lock: bool = False
 
 
 def has_cross_border_reason(session: Session, official_id: uuid.UUID) -> bool:
-    """Whether the other country may see this official at verdict level (R9, R24): it is
-    listed. Task-force membership adds a reason when task forces exist."""
-    return bool(session.scalar(select(exists().where(Listing.official_id == official_id))))
+    """Whether the other country may see this official at verdict level (R9, R24): the person
+    is listed, or is a nominee or member of a joint task force."""
+    from app.models import TaskForceMember, TaskForceNomination
+
+    listed = exists().where(Listing.official_id == official_id)
+    nominated = exists().where(
+        TaskForceNomination.official_id == official_id, TaskForceNomination.status == "open"
+    )
+    member = exists().where(
+        TaskForceMember.official_id == official_id, TaskForceMember.left_on.is_(None)
+    )
+    return bool(session.scalar(select(listed | nominated | member)))
 
 
 def visible_official(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.principal import Principal, Role
 from app.errors import Conflict, NotFound
@@ -650,3 +650,24 @@ def events(
     if after is not None:
         stmt = stmt.where(TaskForceEvent.id > after)
     return list(session.scalars(stmt.limit(limit + 1)))
+
+
+def sweep_task_forces(factory: sessionmaker[Session], *, now: dt.datetime) -> int:
+    """Time-driven transitions (a validity, a vetting age limit or an override running out,
+    R19): refresh every live task force, each in its own short transaction. Safe to run
+    repeatedly and concurrently: the row lock and the recorded status make a transition land
+    once. Returns how many transitions were recorded."""
+    from app.db import unit_of_work
+
+    with factory() as session:
+        ids = list(session.scalars(select(TaskForce.id).where(TaskForce.dissolved_at.is_(None))))
+    recorded = 0
+    for tf_id in ids:
+        with unit_of_work(factory) as session:
+            tf = session.get(TaskForce, tf_id, with_for_update=True)
+            if tf is None:
+                continue
+            before = tf.recorded_status
+            after = refresh_status(session, tf=tf, cause={"kind": "sweep"}, actor=None, now=now)
+            recorded += int(after != before)
+    return recorded
