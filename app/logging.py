@@ -41,9 +41,11 @@ def configure(level: str = "INFO", json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).handlers = []
-        logging.getLogger(noisy).propagate = True
+    # uvicorn installs plain-text handlers on its own loggers; hand their records to the root
+    # handler so every line is JSON with the request id.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.passwords import PasswordHasher
@@ -25,19 +26,25 @@ def bootstrap_admin(
     country = settings.bootstrap_admin_country
     if not (username and password and country):
         return False
-    with unit_of_work(factory) as session:
-        if session.scalar(select(func.count()).select_from(User)):
-            return False
-        create_user(
-            session,
-            actor=None,
-            hasher=hasher,
-            username=username,
-            password=password,
-            roles=["admin"],
-            country=country,
-            agency_id=None,
-            now=clock.now(),
-        )
+    try:
+        with unit_of_work(factory) as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                return False
+            create_user(
+                session,
+                actor=None,
+                hasher=hasher,
+                username=username,
+                password=password,
+                roles=["admin"],
+                country=country,
+                agency_id=None,
+                now=clock.now(),
+            )
+    except IntegrityError:
+        # Several processes started together on an empty database: one of them created it.
+        log.info("bootstrap admin already created by another process")
+        return False
     log.warning("created bootstrap admin %s for %s", username, country)
     return True
+
