@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from app.auth.passwords import PasswordHasher
+from app.commands import deliver as deliver_commands
 from app.auth.principal import Country, Role
 from app.clock import Clock
 from app.config import load_settings
@@ -21,6 +22,7 @@ users_app = typer.Typer(help="Manage users", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 seed_app = typer.Typer(help="Load reference data", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
+app.add_typer(deliver_commands.app, name="deliver")
 
 ROOT = Path(__file__).resolve().parent.parent
 

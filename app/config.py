@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     screening_max_candidates: int = Field(default=200, ge=1, le=5000)
     screening_batch_max_items: int = Field(default=1000, ge=1, le=10000)
 
+    # Enumeration limits (docs/security.md): per-user quotas in fixed windows, counted in the
+    # database so every server process shares them. An API key's calls count against the user
+    # it belongs to, so a caller cannot multiply its quota by minting keys; a machine client
+    # gets a service user (and so a quota) of its own.
+    quota_window_seconds: int = Field(default=60, ge=1, le=3600)
+    quota_screenings: int = Field(default=600, ge=1)  # single screenings per window
+    quota_screening_items: int = Field(default=1000, ge=1)  # identities in batches per window
+    quota_searches: int = Field(default=300, ge=1)  # searches and list pages per window
+    # An alert audit event (security.enumeration_suspected) once per principal, action and
+    # enumeration window when this many misses (answers that found nothing) come in a row.
+    enumeration_miss_threshold: int = Field(default=200, ge=1)
+    enumeration_window_seconds: int = Field(default=3600, ge=60, le=86400)
+
+    # A SQLite database must be writable and its disk not full when the service starts.
+    storage_min_free_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+
     argon2_memory_kib: int = OWASP_ARGON2_MEMORY_KIB
     argon2_time_cost: int = OWASP_ARGON2_TIME_COST
     argon2_parallelism: int = 1

@@ -1,5 +1,81 @@
+"""An agency's inbox of notifications (R12b)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.auth.principal import Principal, Role, require_roles
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.schemas.common import Page, problem_responses
+from app.schemas.notification import NotificationRead
+from app.services import notifications as notification_service
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+MAX_ID = 2**63 - 1  # a BIGINT: a greater number is a bad request, not a database error
+NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]
+InboxReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER))]
+
+
+@router.get("", response_model=Page[NotificationRead], responses=problem_responses(401, 403, 422))
+def list_notifications(
+    actor: InboxReader,
+    session: SessionDep,
+    unread: bool | None = None,
+    since_id: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ID, description="Only notifications with a greater id (polling)"),
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[NotificationRead]:
+    """The caller's agency's notifications (an admin: its country's), newest first."""
+    after = decode_cursor(cursor, 1)
+    if after is not None and (type(after[0]) is not int or not 0 < after[0] <= MAX_ID):
+        raise bad_cursor()
+    rows = notification_service.list_notifications(
+        session,
+        actor=actor,
+        unread=unread,
+        since_id=since_id,
+        before_id=after[0] if after else None,
+        limit=limit,
+    )
+    more, rows = len(rows) > limit, rows[:limit]
+    return Page[NotificationRead](
+        items=[NotificationRead.model_validate(n) for n in rows],
+        next_cursor=encode_cursor([rows[-1].id]) if more and rows else None,
+    )
+
+
+@router.get(
+    "/{notification_id}",
+    response_model=NotificationRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def read_notification(
+    notification_id: NotificationId, actor: InboxReader, session: SessionDep
+) -> NotificationRead:
+    notification = notification_service.get_notification(
+        session, actor=actor, notification_id=notification_id
+    )
+    return NotificationRead.model_validate(notification)
+
+
+@router.post(
+    "/{notification_id}/read",
+    response_model=NotificationRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def mark_read(
+    notification_id: NotificationId, actor: InboxReader, session: SessionDep, clock: ClockDep
+) -> NotificationRead:
+    """Mark it read for the agency; repeating keeps the first read time."""
+    notification = notification_service.mark_read(
+        session, actor=actor, notification_id=notification_id, now=clock.now()
+    )
+    return NotificationRead.model_validate(notification)
