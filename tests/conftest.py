@@ -221,6 +221,8 @@ def make_user(app: FastAPI, client: TestClient, clock: FixedClock) -> Any:
                 country=country,
                 agency_id=agency_id,
                 now=clock.now(),
+                # Tests may make agency-less officers to probe refusals; the API requires one.
+                require_agency=False,
             )
             user_id = user.id
         # Tokens are minted directly (login itself is tested in tests/api/test_auth.py):

@@ -139,7 +139,7 @@ def test_create_user_prompts_for_the_password(cli_env: str) -> None:
     result = _run(
         "users", "create",
         "--username", "vet_us",
-        "--role", "vetting_officer",
+        "--role", "admin",
         "--role", "auditor",
         "--country", "US",
         input=ADMIN_PASSWORD + "\n",
@@ -151,8 +151,18 @@ def test_create_user_prompts_for_the_password(cli_env: str) -> None:
     with TestClient(app) as client:
         token = _token(client, "vet_us", ADMIN_PASSWORD)
         me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
-        assert me["roles"] == ["auditor", "vetting_officer"]
+        assert me["roles"] == ["admin", "auditor"]
         assert me["country"] == "US"
+
+
+def test_create_user_needs_an_agency_for_agency_roles(cli_env: str) -> None:
+    """DESIGN §2: every role but admin and auditor belongs to an agency."""
+    result = _run(
+        "users", "create", "--username", "vet_x", "--password", ADMIN_PASSWORD,
+        "--role", "vetting_officer", "--country", "US",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "agency" in result.output.lower()
 
 
 def test_create_user_refuses_a_taken_username(cli_env: str) -> None:

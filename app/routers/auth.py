@@ -55,5 +55,14 @@ def revoke_my_tokens(principal: Authenticated, session: SessionDep, clock: Clock
 
 
 def user_service_dict(user: object) -> dict[str, object]:
-    fields = ("id", "username", "roles", "country", "agency_id", "is_active", "created_at")
+    fields = (
+        "id",
+        "username",
+        "roles",
+        "country",
+        "agency_id",
+        "official_id",
+        "is_active",
+        "created_at",
+    )
     return {f: getattr(user, f) for f in fields}

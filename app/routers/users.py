@@ -43,6 +43,7 @@ def create_user(
         roles=[r.value for r in body.roles],
         country=body.country.value,
         agency_id=body.agency_id,
+        official_id=body.official_id,
         now=clock.now(),
     )
     result = UserRead.model_validate(user)

@@ -23,6 +23,9 @@ class UserCreate(StrictModel):
 class UserUpdate(StrictModel):
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=6)
     agency_id: uuid.UUID | None = None
+    official_id: uuid.UUID | None = Field(
+        default=None, description="Link the account to the person's official record (R13)"
+    )
     is_active: bool | None = None
 
 
@@ -34,6 +37,7 @@ class UserRead(BaseModel):
     roles: list[str]
     country: str
     agency_id: uuid.UUID | None
+    official_id: uuid.UUID | None = None
     is_active: bool
     created_at: dt.datetime
 

@@ -40,6 +40,24 @@ def _check_agency(session: Session, agency_id: uuid.UUID | None, country: str) -
         raise field_error("body.agency_id", "no agency with this id in the user's country")
 
 
+def _check_official(session: Session, official_id: uuid.UUID | None, country: str) -> None:
+    if official_id is None:
+        return
+    from app.models import Official
+
+    official = session.get(Official, official_id)
+    if official is None or official.country != country:
+        raise field_error("body.official_id", "no official with this id in the user's country")
+
+
+def _check_agency_required(roles: Sequence[str], agency_id: uuid.UUID | None) -> None:
+    """Every role but admin and auditor acts for one agency of its country (DESIGN §2)."""
+    if agency_id is None and not set(roles) <= AGENCY_FREE_ROLES:
+        raise field_error(
+            "body.agency_id", "required for roles other than admin and auditor", "AGENCY_REQUIRED"
+        )
+
+
 def create_user(
     session: Session,
     *,
@@ -51,11 +69,17 @@ def create_user(
     country: str,
     agency_id: uuid.UUID | None,
     now: dt.datetime,
+    official_id: uuid.UUID | None = None,
+    require_agency: bool = True,
 ) -> User:
-    """Create a user. ``actor`` None means the command line or the first-start bootstrap."""
+    """Create a user. ``actor`` None means the command line or the first-start bootstrap.
+    ``official_id`` links the account to the person's official record (R13)."""
     if actor is not None and actor.country != country:
         raise Forbidden("Admins create users of their own country only", code="COUNTRY_SCOPE")
+    if require_agency:
+        _check_agency_required(roles, agency_id)
     _check_agency(session, agency_id, country)
+    _check_official(session, official_id, country)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict("The username is taken", code="USERNAME_TAKEN")
     user = User(
@@ -64,6 +88,7 @@ def create_user(
         roles=sorted(set(roles)),
         country=country,
         agency_id=agency_id,
+        official_id=official_id,
         created_at=now,
     )
     session.add(user)
@@ -103,6 +128,11 @@ def update_user(
         user.agency_id = changes["agency_id"]
     if changes.get("roles") is not None:
         user.roles = sorted({str(r) for r in changes["roles"]})
+    if "official_id" in changes:
+        _check_official(session, changes["official_id"], user.country)
+        user.official_id = changes["official_id"]
+    if {"agency_id", "roles"} & set(changes):
+        _check_agency_required(user.roles, user.agency_id)
     if changes.get("is_active") is not None:
         if not changes["is_active"] and user.id == actor.user_id:
             raise Conflict("You cannot deactivate yourself", code="SELF_DEACTIVATION")

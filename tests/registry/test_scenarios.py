@@ -77,7 +77,9 @@ def test_failed_polygraph_lists_and_blocks_appointment_elsewhere(client, world):
     r = client.get(f"/api/v1/listings?official_id={official['id']}", headers=world["us_hr"].headers)
     listing = r.json()["items"][0]
     assert listing["source_id"] is None and listing["events"] is None
-    r = client.get(f"/api/v1/listings?official_id={official['id']}", headers=world["mx_admin"].headers)
+    r = client.get(
+        f"/api/v1/listings?official_id={official['id']}", headers=world["mx_admin"].headers
+    )
     own = r.json()["items"][0]
     assert own["source_type"] == "evaluation" and own["source_id"] == result["id"]
     # Evaluation detail stays home (R24): 404 across the border.
@@ -105,9 +107,12 @@ def test_appeal_keeps_blocking_until_overturned(client, world):
     )
     assert r.status_code == 201, r.text
     appeal = r.json()
-    assert client.get(f"/api/v1/listings/{listing_id}", headers=world["mx_admin"].headers).json()[
-        "status"
-    ] == "under_appeal"
+    assert (
+        client.get(f"/api/v1/listings/{listing_id}", headers=world["mx_admin"].headers).json()[
+            "status"
+        ]
+        == "under_appeal"
+    )
     appoint = {
         "agency_id": str(world["mx_fgr"]),
         "position": "Perito",
@@ -142,7 +147,9 @@ def test_refusal_lists_with_refused_basis(client, world):
         components=with_result("polygraph", "refused"),
     )
     assert result["outcome"] == "refused"
-    listing = client.get(f"/api/v1/listings/{result['listing_id']}", headers=world["mx_admin"].headers)
+    listing = client.get(
+        f"/api/v1/listings/{result['listing_id']}", headers=world["mx_admin"].headers
+    )
     assert listing.json()["basis"] == "refused_vetting"
 
 
@@ -196,7 +203,9 @@ def test_correction_is_a_new_record_and_withdraws_listing(client, world):
     ).json()["items"]
     assert [e["outcome"] for e in history] == ["fail", "pass"]
     assert history[0]["corrected_by_id"] == fixed["id"]
-    listing = client.get(f"/api/v1/listings/{wrong['listing_id']}", headers=world["mx_admin"].headers)
+    listing = client.get(
+        f"/api/v1/listings/{wrong['listing_id']}", headers=world["mx_admin"].headers
+    )
     assert listing.json()["status"] == "overturned"
     again = evaluate(
         client,
@@ -286,7 +295,9 @@ def test_separation_for_cause_lists_expelled_and_failed_vetting_reuses_listing(c
         headers=world["mx_hr_police"].headers,
     )
     assert r.status_code == 201, r.text
-    listing = client.get(f"/api/v1/listings/{r.json()['listing_id']}", headers=world["us_admin"].headers)
+    listing = client.get(
+        f"/api/v1/listings/{r.json()['listing_id']}", headers=world["us_admin"].headers
+    )
     assert listing.json()["basis"] == "expelled"
     assert listing.json()["source_id"] is None
 
@@ -313,7 +324,9 @@ def test_separation_for_cause_lists_expelled_and_failed_vetting_reuses_listing(c
     )
     assert r.status_code == 201, r.text
     assert r.json()["listing_id"] == failed["listing_id"]
-    listings = client.get(f"/api/v1/listings?official_id={b['id']}", headers=world["mx_admin"].headers)
+    listings = client.get(
+        f"/api/v1/listings?official_id={b['id']}", headers=world["mx_admin"].headers
+    )
     assert len(listings.json()["items"]) == 1
 
 
@@ -369,7 +382,12 @@ def test_admin_may_force_appointment_with_justification(client, world):
 def test_other_country_cannot_see_unlisted_official(client, world):
     """R24: 404, not 403, so existence does not leak."""
     official = register(client, world["mx_hr_police"].headers, official_body(world["mx_police"]))
-    assert client.get(f"/api/v1/officials/{official['id']}", headers=world["us_admin"].headers).status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/officials/{official['id']}", headers=world["us_admin"].headers
+        ).status_code
+        == 404
+    )
     names = client.get("/api/v1/officials?name=HERNANDEZ", headers=world["us_admin"].headers)
     assert names.json()["items"] == []
     mine = client.get("/api/v1/officials?name=HERNANDEZ", headers=world["mx_admin"].headers)
@@ -386,7 +404,9 @@ def test_personnel_officer_writes_only_for_own_agency(client, world):
     assert r.status_code == 403
     assert r.json()["code"] == "NOT_OWN_AGENCY"
     r = client.post(
-        "/api/v1/officials", json=official_body(world["us_fbi"], curp=False), headers=world["mx_hr_police"].headers
+        "/api/v1/officials",
+        json=official_body(world["us_fbi"], curp=False),
+        headers=world["mx_hr_police"].headers,
     )
     assert r.status_code == 404
 
@@ -406,3 +426,49 @@ def test_date_guards(client, world):
         client, world["mx_vetter"].headers, official["id"], world["mx_police"], expect=422
     )
     assert not_vetting_body["code"] == "NOT_A_VETTING_BODY"
+
+
+def test_users_belong_to_an_agency_and_may_link_an_official(client, world):
+    """DESIGN §2: every role but admin and auditor belongs to an agency of its country; an
+    account may be linked to the official record of its person (R13)."""
+    admin = world["mx_admin"].headers
+    base = {"password": "a long enough password", "country": "MX"}
+    r = client.post(
+        "/api/v1/users",
+        json={**base, "username": "noagency", "roles": ["vetting_officer"]},
+        headers=admin,
+    )
+    assert r.status_code == 422
+    assert r.json()["code"] == "AGENCY_REQUIRED"
+    r = client.post(
+        "/api/v1/users",
+        json={
+            **base,
+            "username": "foreignagency",
+            "roles": ["vetting_officer"],
+            "agency_id": str(world["us_vet"]),
+        },
+        headers=admin,
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body.agency_id"
+    auditor = client.post(
+        "/api/v1/users", json={**base, "username": "auditora", "roles": ["auditor"]}, headers=admin
+    )
+    assert auditor.status_code == 201
+    official = register(
+        client, admin, official_body(world["mx_c3"], given="LUZ", first="MAR", sex="F")
+    )
+    r = client.post(
+        "/api/v1/users",
+        json={
+            **base,
+            "username": "vetter_linked",
+            "roles": ["vetting_officer"],
+            "agency_id": str(world["mx_c3"]),
+            "official_id": official["id"],
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["official_id"] == official["id"]
