@@ -71,17 +71,20 @@ def test_failed_polygraph_lists_and_blocks_appointment_elsewhere(client, world):
     assert r.status_code == 200, r.text
     public = r.json()
     assert public["view"] == "public"
-    assert "identifiers" not in public and "date_of_birth" not in public
+    assert "identifiers" not in public
+    assert "date_of_birth" not in public
     assert public["listings"][0]["basis"] == "failed_vetting"
     assert public["listings"][0]["listed_by_acronym"] == "C3JAL"
     r = client.get(f"/api/v1/listings?official_id={official['id']}", headers=world["us_hr"].headers)
     listing = r.json()["items"][0]
-    assert listing["source_id"] is None and listing["events"] is None
+    assert listing["source_id"] is None
+    assert listing["events"] is None
     r = client.get(
         f"/api/v1/listings?official_id={official['id']}", headers=world["mx_admin"].headers
     )
     own = r.json()["items"][0]
-    assert own["source_type"] == "evaluation" and own["source_id"] == result["id"]
+    assert own["source_type"] == "evaluation"
+    assert own["source_id"] == result["id"]
     # Evaluation detail stays home (R24): 404 across the border.
     r = client.get(
         f"/api/v1/officials/{official['id']}/evaluations", headers=world["us_admin"].headers

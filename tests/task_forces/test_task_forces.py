@@ -12,7 +12,14 @@ from app.db import unit_of_work
 from app.models import Appointment, Evaluation, Official, TaskForceMember
 from app.services.task_forces import sweep_task_forces
 from tests.conftest import T0
-from tests.registry.builders import ALL_PASS, evaluate, make_agency, official_body, register, with_result
+from tests.registry.builders import (
+    ALL_PASS,
+    evaluate,
+    make_agency,
+    official_body,
+    register,
+    with_result,
+)
 
 
 @pytest.fixture
@@ -25,7 +32,9 @@ def tfw(client, factory, make_user):
     w["fbi"] = make_agency(factory, country="US", acronym="FBI", parent_id=doj)
     dhs = make_agency(factory, country="US", acronym="DHS", sector="policy")
     state = make_agency(factory, country="US", acronym="STATE", sector="policy")
-    w["us_vet"] = make_agency(factory, country="US", acronym="FBI-SECD", can_vet=True, parent_id=w["fbi"])
+    w["us_vet"] = make_agency(
+        factory, country="US", acronym="FBI-SECD", can_vet=True, parent_id=w["fbi"]
+    )
     w["mx_admin"] = make_user("admin", "MX")
     w["mx_hr"] = make_user("personnel_officer", "MX", agency_id=w["mx_police"])
     w["us_hr"] = make_user("personnel_officer", "US", agency_id=w["fbi"])
@@ -53,26 +62,50 @@ def create_tf(client, w, **overrides):
     return r.json()
 
 
-def vetted_member(client, w, tf, *, role="member", tier="line", country="MX", name="ANA", reciprocal=True):
+def vetted_member(
+    client, w, tf, *, role="member", tier="line", country="MX", name="ANA", reciprocal=True
+):
     """Register, nominate, vet at home and across the border (R17), then add."""
     if country == "MX":
         official = register(
-            client, w["mx_hr"].headers, official_body(w["mx_police"], given=name, first="RUIZ", tier=tier, sex="F")
+            client,
+            w["mx_hr"].headers,
+            official_body(w["mx_police"], given=name, first="RUIZ", tier=tier, sex="F"),
         )
-        home_vetter, home_body, other_vetter, other_body = w["mx_vetter"], w["mx_c3"], w["us_vetter"], w["us_vet"]
+        home_vetter, home_body, other_vetter, other_body = (
+            w["mx_vetter"],
+            w["mx_c3"],
+            w["us_vetter"],
+            w["us_vet"],
+        )
     else:
-        body = official_body(w["fbi"], given=name, first="SMITH", second=None, tier=tier, curp=False)
+        body = official_body(
+            w["fbi"], given=name, first="SMITH", second=None, tier=tier, curp=False
+        )
         official = register(client, w["us_hr"].headers, body)
-        home_vetter, home_body, other_vetter, other_body = w["us_vetter"], w["us_vet"], w["mx_vetter"], w["mx_c3"]
+        home_vetter, home_body, other_vetter, other_body = (
+            w["us_vetter"],
+            w["us_vet"],
+            w["mx_vetter"],
+            w["mx_c3"],
+        )
     nominate(client, w, tf, official["id"], role)
-    evaluate(client, home_vetter.headers, official["id"], home_body, conducted_on=dt.date(2026, 10, 1))
+    evaluate(
+        client, home_vetter.headers, official["id"], home_body, conducted_on=dt.date(2026, 10, 1)
+    )
     if reciprocal:
         evaluate(
-            client, other_vetter.headers, official["id"], other_body, trigger="reciprocal",
+            client,
+            other_vetter.headers,
+            official["id"],
+            other_body,
+            trigger="reciprocal",
             conducted_on=dt.date(2026, 10, 15),
         )
     r = client.post(
-        f"/api/v1/task-forces/{tf['id']}/members", json={"official_id": official["id"]}, headers=w["lead"].headers
+        f"/api/v1/task-forces/{tf['id']}/members",
+        json={"official_id": official["id"]},
+        headers=w["lead"].headers,
     )
     assert r.status_code == 201, r.text
     return official
@@ -102,8 +135,12 @@ def test_senior_refusal_suspends_task_force_and_funding_in_the_same_request(clie
     assert status(client, w, tf)["status"] == "active"
 
     refusal = evaluate(
-        client, w["mx_vetter"].headers, senior["id"], w["mx_c3"],
-        components=with_result("polygraph", "refused"), trigger="random",
+        client,
+        w["mx_vetter"].headers,
+        senior["id"],
+        w["mx_c3"],
+        components=with_result("polygraph", "refused"),
+        trigger="random",
         conducted_on=dt.date(2026, 11, 20),
     )
     assert refusal["outcome"] == "refused"
@@ -113,14 +150,19 @@ def test_senior_refusal_suspends_task_force_and_funding_in_the_same_request(clie
     assert compliance["blocking_members"] == [senior["id"]]
     read = client.get(f"/api/v1/task-forces/{tf['id']}", headers=w["lead"].headers).json()
     assert (read["status"], read["funding_status"]) == ("suspended", "suspended")
-    events = client.get(f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers).json()["items"]
+    events = client.get(f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers).json()[
+        "items"
+    ]
     suspension = [e for e in events if e["kind"] == "suspended"]
     assert len(suspension) == 1
     assert suspension[0]["cause"]["evaluation_id"] == refusal["id"]
     assert suspension[0]["cause"]["blocking_members"] == [senior["id"]]
 
 
-@pytest.mark.parametrize(("suspend_on", "expected"), [("senior_noncompliance", "active"), ("any_noncompliance", "suspended")])
+@pytest.mark.parametrize(
+    ("suspend_on", "expected"),
+    [("senior_noncompliance", "active"), ("any_noncompliance", "suspended")],
+)
 def test_line_member_vetting_too_old_after_sweep(client, tfw, clock, factory, suspend_on, expected):
     """R17/R19: a line member's vetting ages past max_vetting_age_months; the sweep records it."""
     w = tfw
@@ -134,7 +176,9 @@ def test_line_member_vetting_too_old_after_sweep(client, tfw, clock, factory, su
     assert compliance["status"] == expected
     sweep_task_forces(factory, now=clock.now())
     sweep_task_forces(factory, now=clock.now())  # safe to repeat
-    events = client.get(f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers).json()["items"]
+    events = client.get(f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers).json()[
+        "items"
+    ]
     transitions = [e for e in events if e["kind"] in ("suspended", "reinstated")]
     assert len(transitions) == (1 if expected == "suspended" else 0)
     if transitions:
@@ -148,8 +192,12 @@ def test_override_needs_every_department(client, tfw, clock, factory):
     tf = create_tf(client, w)
     senior = vetted_member(client, w, tf, role="senior", name="ELENA")
     evaluate(
-        client, w["mx_vetter"].headers, senior["id"], w["mx_c3"],
-        components=with_result("toxicology", "fail"), conducted_on=dt.date(2026, 11, 20),
+        client,
+        w["mx_vetter"].headers,
+        senior["id"],
+        w["mx_c3"],
+        components=with_result("toxicology", "fail"),
+        conducted_on=dt.date(2026, 11, 20),
     )
     assert status(client, w, tf)["status"] == "suspended"
 
@@ -166,7 +214,9 @@ def test_override_needs_every_department(client, tfw, clock, factory):
     assert r.status_code == 201, r.text
     override = r.json()
     approve = f"/api/v1/overrides/{override['id']}/approvals"
-    assert client.post(approve, headers=w["fbi_commissioner"].headers).json()["approved_departments"] == ["DOJ"]
+    assert client.post(approve, headers=w["fbi_commissioner"].headers).json()[
+        "approved_departments"
+    ] == ["DOJ"]
     second_doj = client.post(approve, headers=w["doj_commissioner"].headers).json()
     assert second_doj["approved_departments"] == ["DOJ"]
     assert [a["counted"] for a in second_doj["approvals"]] == [True, False]
@@ -186,8 +236,14 @@ def test_override_needs_every_department(client, tfw, clock, factory):
     clock.advance(dt.timedelta(days=31))
     sweep_task_forces(factory, now=clock.now())
     assert status(client, w, tf)["status"] == "suspended"
-    kinds = [e["kind"] for e in client.get(f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers).json()["items"]]
-    assert kinds.count("suspended") == 2 and kinds.count("reinstated") == 1
+    kinds = [
+        e["kind"]
+        for e in client.get(
+            f"/api/v1/task-forces/{tf['id']}/events", headers=w["lead"].headers
+        ).json()["items"]
+    ]
+    assert kinds.count("suspended") == 2
+    assert kinds.count("reinstated") == 1
 
 
 def test_requester_cannot_approve_own_override(client, tfw, make_user):
@@ -197,18 +253,28 @@ def test_requester_cannot_approve_own_override(client, tfw, make_user):
     commissioner_admin = make_user(["commission_member", "admin"], "MX")
     r = client.post(
         "/api/v1/overrides",
-        json={"task_force_id": tf["id"], "official_id": member["id"],
-              "justification": "Requested and then self-approved, which must fail.", "duration_days": 10},
+        json={
+            "task_force_id": tf["id"],
+            "official_id": member["id"],
+            "justification": "Requested and then self-approved, which must fail.",
+            "duration_days": 10,
+        },
         headers=commissioner_admin.headers,
     )
     assert r.status_code == 201, r.text
-    r = client.post(f"/api/v1/overrides/{r.json()['id']}/approvals", headers=commissioner_admin.headers)
+    r = client.post(
+        f"/api/v1/overrides/{r.json()['id']}/approvals", headers=commissioner_admin.headers
+    )
     assert r.status_code == 403
     assert r.json()["code"] == "SELF_APPROVAL"
     too_long = client.post(
         "/api/v1/overrides",
-        json={"task_force_id": tf["id"], "official_id": member["id"],
-              "justification": "Ninety-one days is longer than R20 allows.", "duration_days": 91},
+        json={
+            "task_force_id": tf["id"],
+            "official_id": member["id"],
+            "justification": "Ninety-one days is longer than R20 allows.",
+            "duration_days": 91,
+        },
         headers=w["lead"].headers,
     )
     assert too_long.status_code == 422
@@ -222,20 +288,46 @@ def test_reciprocal_vetting_required(client, tfw):
     body = official_body(w["fbi"], given="GEORGE", first="MILLER", second=None, curp=False)
     us_agent = register(client, w["us_hr"].headers, body)
     # Not yet nominated: the Mexican side cannot even see this person (R24, R25).
-    evaluate(client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="reciprocal", expect=404)
+    evaluate(
+        client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="reciprocal", expect=404
+    )
     nominate(client, w, tf, us_agent["id"])
-    evaluate(client, w["us_vetter"].headers, us_agent["id"], w["us_vet"], conducted_on=dt.date(2026, 10, 1))
-    r = client.post(f"/api/v1/task-forces/{tf['id']}/members", json={"official_id": us_agent["id"]}, headers=w["lead"].headers)
+    evaluate(
+        client,
+        w["us_vetter"].headers,
+        us_agent["id"],
+        w["us_vet"],
+        conducted_on=dt.date(2026, 10, 1),
+    )
+    r = client.post(
+        f"/api/v1/task-forces/{tf['id']}/members",
+        json={"official_id": us_agent["id"]},
+        headers=w["lead"].headers,
+    )
     assert r.status_code == 409
     assert r.json()["reasons"] == ["RECIPROCAL_VETTING_MISSING"]
     # Across the border only reciprocal evaluations (R25).
-    wrong = evaluate(client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="periodic", expect=403)
+    wrong = evaluate(
+        client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="periodic", expect=403
+    )
     assert wrong["code"] == "RECIPROCAL_ONLY"
-    evaluate(client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="reciprocal", conducted_on=dt.date(2026, 11, 2))
-    r = client.post(f"/api/v1/task-forces/{tf['id']}/members", json={"official_id": us_agent["id"]}, headers=w["lead"].headers)
+    evaluate(
+        client,
+        w["mx_vetter"].headers,
+        us_agent["id"],
+        w["mx_c3"],
+        trigger="reciprocal",
+        conducted_on=dt.date(2026, 11, 2),
+    )
+    r = client.post(
+        f"/api/v1/task-forces/{tf['id']}/members",
+        json={"official_id": us_agent["id"]},
+        headers=w["lead"].headers,
+    )
     assert r.status_code == 201, r.text
     eligibility = client.get(
-        f"/api/v1/officials/{us_agent['id']}/eligibility?task_force_id={tf['id']}", headers=w["lead"].headers
+        f"/api/v1/officials/{us_agent['id']}/eligibility?task_force_id={tf['id']}",
+        headers=w["lead"].headers,
     )
     assert eligibility.status_code == 200, eligibility.text
     assert eligibility.json()["verdict"] == "eligible"
@@ -245,13 +337,29 @@ def test_no_exemption_for_rank(client, tfw):
     """R17: a commander with no vetting cannot join, whatever the role."""
     w = tfw
     tf = create_tf(client, w)
-    commander = register(client, w["mx_hr"].headers, official_body(w["mx_police"], given="HUGO", first="PAZ", tier="command"))
+    commander = register(
+        client,
+        w["mx_hr"].headers,
+        official_body(w["mx_police"], given="HUGO", first="PAZ", tier="command"),
+    )
     nominate(client, w, tf, commander["id"], role="lead")
-    r = client.post(f"/api/v1/task-forces/{tf['id']}/members", json={"official_id": commander["id"]}, headers=w["lead"].headers)
+    r = client.post(
+        f"/api/v1/task-forces/{tf['id']}/members",
+        json={"official_id": commander["id"]},
+        headers=w["lead"].headers,
+    )
     assert r.status_code == 409
     assert "NEVER_VETTED" in r.json()["reasons"]
-    not_nominated = register(client, w["mx_hr"].headers, official_body(w["mx_police"], given="IRMA", first="SOL", sex="F"))
-    r = client.post(f"/api/v1/task-forces/{tf['id']}/members", json={"official_id": not_nominated["id"]}, headers=w["lead"].headers)
+    not_nominated = register(
+        client,
+        w["mx_hr"].headers,
+        official_body(w["mx_police"], given="IRMA", first="SOL", sex="F"),
+    )
+    r = client.post(
+        f"/api/v1/task-forces/{tf['id']}/members",
+        json={"official_id": not_nominated["id"]},
+        headers=w["lead"].headers,
+    )
     assert r.json()["code"] == "NOT_NOMINATED"
 
 
@@ -262,17 +370,26 @@ def test_leads_see_only_their_task_forces_and_verdicts_across_the_border(client,
     tf = create_tf(client, w)
     vetted_member(client, w, tf, country="US", name="JOHN")
     for path in ("", "/members", "/compliance", "/events"):
-        assert client.get(f"/api/v1/task-forces/{tf['id']}{path}", headers=w["other_lead"].headers).status_code == 404
+        assert (
+            client.get(
+                f"/api/v1/task-forces/{tf['id']}{path}", headers=w["other_lead"].headers
+            ).status_code
+            == 404
+        )
     r = client.post(
         f"/api/v1/task-forces/{tf['id']}/nominations",
         json={"official_id": str(uuid.uuid4())},
         headers=w["other_lead"].headers,
     )
     assert r.status_code == 404
-    members = client.get(f"/api/v1/task-forces/{tf['id']}/members", headers=w["lead"].headers).json()["items"]
+    members = client.get(
+        f"/api/v1/task-forces/{tf['id']}/members", headers=w["lead"].headers
+    ).json()["items"]
     assert members[0]["view"] == "public"
     assert "date_of_birth" not in members[0]
-    us_member = client.get(f"/api/v1/officials/{members[0]['official_id']}", headers=w["lead"].headers)
+    us_member = client.get(
+        f"/api/v1/officials/{members[0]['official_id']}", headers=w["lead"].headers
+    )
     assert us_member.status_code == 200
     assert us_member.json()["view"] == "public"
 
@@ -281,22 +398,51 @@ def _bulk_members(factory, tf_id, agency_id, vet_body, n, lead_id):
     with unit_of_work(factory) as session:
         for i in range(n):
             official = Official(
-                country="MX", given_names=f"MIEMBRO {i}", first_surname="PRUEBA", second_surname=None,
-                date_of_birth=dt.date(1980, 1, 1), search_name=f"PRUEBA MIEMBRO {i}", created_at=T0,
+                country="MX",
+                given_names=f"MIEMBRO {i}",
+                first_surname="PRUEBA",
+                second_surname=None,
+                date_of_birth=dt.date(1980, 1, 1),
+                search_name=f"PRUEBA MIEMBRO {i}",
+                created_at=T0,
             )
             session.add(official)
             session.flush()
-            session.add(Appointment(official_id=official.id, agency_id=agency_id, position="Agente",
-                                    rank_tier="line", started_on=dt.date(2020, 1, 1), created_at=T0))
-            for body, country in ((vet_body[0], "MX"), (vet_body[1], "US")):
-                session.add(Evaluation(
-                    official_id=official.id, conducted_by=body, conducted_by_country=country,
-                    trigger="periodic", components={c["type"]: "pass" for c in ALL_PASS}, outcome="pass",
-                    conducted_on=dt.date(2026, 10, 1), valid_until=dt.date(2029, 10, 1), interval_months=36,
+            session.add(
+                Appointment(
+                    official_id=official.id,
+                    agency_id=agency_id,
+                    position="Agente",
+                    rank_tier="line",
+                    started_on=dt.date(2020, 1, 1),
                     created_at=T0,
-                ))
-            session.add(TaskForceMember(task_force_id=tf_id, official_id=official.id, role="member",
-                                        joined_on=dt.date(2026, 11, 1), added_by=lead_id, created_at=T0))
+                )
+            )
+            for body, country in ((vet_body[0], "MX"), (vet_body[1], "US")):
+                session.add(
+                    Evaluation(
+                        official_id=official.id,
+                        conducted_by=body,
+                        conducted_by_country=country,
+                        trigger="periodic",
+                        components={c["type"]: "pass" for c in ALL_PASS},
+                        outcome="pass",
+                        conducted_on=dt.date(2026, 10, 1),
+                        valid_until=dt.date(2029, 10, 1),
+                        interval_months=36,
+                        created_at=T0,
+                    )
+                )
+            session.add(
+                TaskForceMember(
+                    task_force_id=tf_id,
+                    official_id=official.id,
+                    role="member",
+                    joined_on=dt.date(2026, 11, 1),
+                    added_by=lead_id,
+                    created_at=T0,
+                )
+            )
 
 
 def test_compliance_statements_do_not_grow_with_roster(client, tfw, app, factory):
@@ -304,11 +450,18 @@ def test_compliance_statements_do_not_grow_with_roster(client, tfw, app, factory
     counts = []
     for size in (5, 100):
         tf = create_tf(client, w, name=f"Roster {size}")
-        _bulk_members(factory, uuid.UUID(tf["id"]), w["mx_police"], (w["mx_c3"], w["us_vet"]), size, w["lead"].id)
+        _bulk_members(
+            factory,
+            uuid.UUID(tf["id"]),
+            w["mx_police"],
+            (w["mx_c3"], w["us_vet"]),
+            size,
+            w["lead"].id,
+        )
         statements = []
 
-        def count(conn, cursor, statement, *args):
-            statements.append(statement)
+        def count(conn, cursor, statement, *args, seen=statements):
+            seen.append(statement)
 
         event.listen(app.state.engine, "before_cursor_execute", count)
         try:
