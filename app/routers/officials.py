@@ -166,6 +166,7 @@ def create_appointment(
     body: AppointmentCreate,
     actor: Registrar,
     session: SessionDep,
+    settings: SettingsDep,
     clock: ClockDep,
     idem: Idempotency,
 ) -> AppointmentRead | Response:
@@ -183,6 +184,7 @@ def create_appointment(
         replaces_id=body.replaces_appointment_id,
         force_justification=body.force_justification,
         now=clock.now(),
+        settings=settings,
     )
     result = AppointmentRead.model_validate(appointment)
     idem.remember(201, result)

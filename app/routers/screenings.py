@@ -1,5 +1,288 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+
+from app.api.idempotency import Idempotency
+from app.api.problems import TYPE_BASE
+from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.errors import AppError, Unprocessable
+from app.i18n import negotiate, translate
+from app.schemas.common import Problem, problem_responses
+from app.schemas.screening import (
+    BatchItemRead,
+    BatchSummary,
+    CandidateRead,
+    DecisionCreate,
+    DecisionRead,
+    MatchRead,
+    PreviousDecisionRead,
+    ScreeningBatchCreate,
+    ScreeningBatchRead,
+    ScreeningCreate,
+    ScreeningQueryRead,
+    ScreeningRead,
+)
+from app.services import screening as screening_service
+from app.services.officials import IdentifierInput
+from app.services.screening import Match, ScreeningInput, ScreeningResult
 
 router = APIRouter(prefix="/screenings", tags=["screenings"])
+
+Screener = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER))]
+
+
+def _input(body: ScreeningCreate) -> ScreeningInput:
+    return ScreeningInput(
+        given_names=body.given_names,
+        first_surname=body.first_surname,
+        second_surname=body.second_surname,
+        date_of_birth=body.date_of_birth,
+        identifiers=[IdentifierInput(i.scheme.value, i.value) for i in body.identifiers],
+        purpose=body.purpose.value if body.purpose else None,
+        watch=body.watch,
+    )
+
+
+def _match_view(m: Match, viewer_country: str) -> MatchRead:
+    """R9/R24: listing facts and names for both countries; the candidate's date of birth only
+    for its own country. Identifiers never appear, only the scheme that matched."""
+    own = m.candidate.country == viewer_country
+    listing = m.listing
+    decision = m.previous_decision
+    return MatchRead(
+        official_id=m.official_id,
+        rank=m.rank,
+        score=m.score,
+        band="high" if m.band == "high" else "review",
+        verdict=m.verdict,
+        matched_by="identifier" if m.matched_by == "identifier" else "name_and_birth_date",
+        features=m.features,
+        view="full" if own else "public",
+        candidate=CandidateRead(
+            country=m.candidate.country,
+            given_names=m.candidate.given_names,
+            first_surname=m.candidate.first_surname,
+            second_surname=m.candidate.second_surname,
+            date_of_birth=m.candidate.date_of_birth if own else None,
+            year_of_birth=m.candidate.date_of_birth.year,
+        ),
+        listing_id=listing.listing_id if listing else None,
+        basis=listing.basis if listing else None,
+        listing_status=listing.status if listing else None,
+        listed_by=listing.listed_by if listing else None,
+        listed_by_name=listing.listed_by_name if listing else None,
+        listed_by_acronym=listing.listed_by_acronym if listing else None,
+        listed_by_country=listing.listed_by_country if listing else None,
+        listed_on=listing.listed_on if listing else None,
+        contact=listing.contact if listing else None,
+        previous_decision=PreviousDecisionRead(
+            decision=decision.decision,
+            screening_id=decision.screening_id,
+            decided_at=decision.decided_at,
+            agency_id=decision.agency_id,
+            reasons=decision.reasons,
+        )
+        if decision
+        else None,
+    )
+
+
+def _view(result: ScreeningResult) -> ScreeningRead:
+    s = result.screening
+    return ScreeningRead(
+        id=s.id,
+        verdict=s.verdict,
+        top_score=s.top_score,
+        country=s.country,
+        agency_id=s.agency_id,
+        purpose=s.purpose,
+        batch_id=s.batch_id,
+        created_at=s.created_at,
+        query=ScreeningQueryRead(
+            given_names=s.given_names,
+            first_surname=s.first_surname,
+            second_surname=s.second_surname,
+            date_of_birth=s.date_of_birth,
+            identifiers_given=len(s.identifier_indexes),
+        ),
+        matches=[_match_view(m, s.country) for m in result.matches],
+        warnings=result.warnings,
+        candidates_truncated=result.truncated,
+        decisions=[
+            DecisionRead(
+                id=d.id,
+                screening_id=d.screening_id,
+                official_id=d.official_id,
+                decision=d.decision,
+                reasons=d.reasons,
+                decided_by=d.decided_by,
+                agency_id=d.agency_id,
+                created_at=d.created_at,
+            )
+            for d in result.decisions
+        ],
+        watch_id=result.watch_id,
+    )
+
+
+def _parse_item(index: int, raw: Any) -> ScreeningInput | AppError:
+    """One batch item, validated on its own so that a bad item fails alone."""
+    try:
+        return _input(ScreeningCreate.model_validate(raw))
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(["body", "items", str(index), *map(str, e["loc"])]),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return Unprocessable(
+            "Invalid fields: {fields}",
+            code="VALIDATION_ERROR",
+            fields=", ".join(e["field"] for e in errors),
+            extra={"errors": errors},
+        )
+
+
+def _problem(request: Request, exc: AppError) -> Problem:
+    lang = negotiate(request.headers.get("accept-language"))
+    return Problem(
+        type=TYPE_BASE + exc.instance_code.lower().replace("_", "-"),
+        title=translate(exc.title, lang),
+        status=exc.status,
+        detail=translate(exc.detail, lang, **exc.params),
+        code=exc.instance_code,
+        **exc.extra,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ScreeningRead,
+    responses=problem_responses(401, 403, 422),
+)
+def create_screening(
+    body: ScreeningCreate,
+    actor: Screener,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> ScreeningRead | Response:
+    """Screen an identity before hiring (R11): verdict clear, review or listed, with scored
+    candidates that carry the features behind their score; kept and audited (R12)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    result = screening_service.screen(
+        session, actor=actor, settings=settings, data=_input(body), now=clock.now()
+    )
+    view = _view(result)
+    idem.remember(201, view)
+    return view
+
+
+@router.post(
+    "/batch",
+    response_model=ScreeningBatchRead,
+    responses=problem_responses(401, 403, 422),
+)
+def create_screening_batch(
+    body: ScreeningBatchCreate,
+    request: Request,
+    actor: Screener,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> ScreeningBatchRead | Response:
+    """Screen up to 1,000 identities: one answer per item, in order; an item that cannot be
+    screened gets a problem document in place of its result, and the others go on."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    batch_id, answers = screening_service.screen_batch(
+        session,
+        actor=actor,
+        settings=settings,
+        items=[_parse_item(i, raw) for i, raw in enumerate(body.items)],
+        now=clock.now(),
+    )
+    items = [
+        BatchItemRead(index=i, problem=_problem(request, a))
+        if isinstance(a, AppError)
+        else BatchItemRead(index=i, result=_view(a))
+        for i, a in enumerate(answers)
+    ]
+    verdicts = [it.result.verdict for it in items if it.result is not None]
+    view = ScreeningBatchRead(
+        batch_id=batch_id,
+        summary=BatchSummary(
+            items=len(items),
+            clear=verdicts.count("clear"),
+            review=verdicts.count("review"),
+            listed=verdicts.count("listed"),
+            errors=len(items) - len(verdicts),
+        ),
+        items=items,
+    )
+    idem.remember(200, view)
+    return view
+
+
+@router.get(
+    "/{screening_id}",
+    response_model=ScreeningRead,
+    responses=problem_responses(401, 403, 404),
+)
+def read_screening(screening_id: uuid.UUID, actor: Screener, session: SessionDep) -> ScreeningRead:
+    """A kept screening, for its own agency or its country's admin (404 for anyone else)."""
+    return _view(screening_service.get_screening(session, actor=actor, screening_id=screening_id))
+
+
+@router.post(
+    "/{screening_id}/decisions",
+    status_code=201,
+    response_model=DecisionRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def create_decision(
+    screening_id: uuid.UUID,
+    body: DecisionCreate,
+    actor: Screener,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> DecisionRead | Response:
+    """Rule on a candidate (R12a): ``not_same_person`` keeps it from raising this identity
+    again; ``same_person`` confirms it. Later screenings of the identity show the ruling."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    d = screening_service.record_decision(
+        session,
+        actor=actor,
+        screening_id=screening_id,
+        official_id=body.official_id,
+        decision=body.decision.value,
+        reasons=body.reasons,
+        now=clock.now(),
+    )
+    view = DecisionRead(
+        id=d.id,
+        screening_id=d.screening_id,
+        official_id=d.official_id,
+        decision=body.decision,
+        reasons=d.reasons,
+        decided_by=d.decided_by,
+        agency_id=d.agency_id,
+        created_at=d.created_at,
+    )
+    idem.remember(201, view)
+    return view

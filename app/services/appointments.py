@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
+from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Appointment, Listing, Official, Separation
 from app.schemas.official import FOR_CAUSE_REASONS, TIER_ORDER
@@ -16,6 +17,7 @@ from app.services import audit
 from app.services.listings import open_listing
 from app.services.officials import check_personnel_scope
 from app.services.registry import blocking_listings, get_agency, own_country_official
+from app.services.screening import gate_screening
 from app.services.users import field_error
 
 
@@ -36,37 +38,84 @@ def gate_appointment(
     session: Session,
     *,
     actor: Principal,
+    settings: Settings,
     official: Official,
     force_justification: str | None,
     now: dt.datetime,
 ) -> bool:
-    """R3: screen before appointing. A blocking (active or under-appeal) listing refuses the
-    appointment with 409 and its basis, unless a country admin forces it with a written
-    justification. Returns whether the gate was forced."""
+    """R3: screen before appointing. A blocking listing of the official refuses the appointment
+    with 409 ``OFFICIAL_LISTED`` and its basis. Otherwise the official's identity is screened
+    against the listings of *other* records (R11, app.services.screening.gate_screening): a
+    candidate a reviewer confirmed as the same person refuses it with ``OFFICIAL_LISTED`` too;
+    any other candidate in the review or high band refuses it with 409
+    ``SCREENING_REVIEW_REQUIRED`` naming the kept screening, until a reviewer rules the
+    candidates out (``not_same_person``, R12a). A country admin may force either with a
+    written justification, which is audited. Returns whether the gate was forced."""
     if force_justification and not actor.has(Role.ADMIN):
         raise Forbidden("Only an admin may force an appointment", code="FORCE_NOT_ALLOWED")
     blocking = blocking_listings(session, [official.id])
-    if not blocking:
+    if blocking:
+        if force_justification:
+            _audit_forced(session, actor, official, force_justification, now, listings=blocking)
+            return True
+        raise Conflict(
+            "The official is listed ({basis}) and cannot be appointed",
+            code="OFFICIAL_LISTED",
+            extra={"listings": listing_facts(blocking)},
+            basis=", ".join(sorted({x.basis for x in blocking})),
+        )
+    gate = gate_screening(session, actor=actor, settings=settings, official=official, now=now)
+    if gate.verdict == "clear":
+        gate.record_clear(session, official.id)
         return False
     if force_justification:
-        audit.record(
-            session,
-            actor=actor,
-            action="appointment.forced",
-            resource_type="official",
-            resource_id=official.id,
-            details={
-                "listing_ids": [str(x.id) for x in blocking],
-                "justification_length": len(force_justification),
-            },
-            now=now,
+        gate.keep(session)
+        _audit_forced(
+            session, actor, official, force_justification, now, screening_id=gate.screening_id
         )
         return True
+    confirmed = gate.confirmed_listings()
+    if confirmed:
+        raise Conflict(
+            "The official is listed ({basis}) and cannot be appointed",
+            code="OFFICIAL_LISTED",
+            extra={"listings": [x.as_dict() for x in confirmed]},
+            basis=", ".join(sorted({x.basis for x in confirmed})),
+        )
+    gate.keep_after_transaction(session)
     raise Conflict(
-        "The official is listed ({basis}) and cannot be appointed",
-        code="OFFICIAL_LISTED",
-        extra={"listings": listing_facts(blocking)},
-        basis=", ".join(sorted({x.basis for x in blocking})),
+        "The official resembles a listed person; a reviewer must rule on the candidates first",
+        code="SCREENING_REVIEW_REQUIRED",
+        extra={
+            "screening_id": str(gate.screening_id),
+            "verdict": gate.verdict,
+            "candidates": gate.candidates(),
+        },
+    )
+
+
+def _audit_forced(
+    session: Session,
+    actor: Principal,
+    official: Official,
+    justification: str,
+    now: dt.datetime,
+    *,
+    listings: list[Listing] | None = None,
+    screening_id: uuid.UUID | None = None,
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="appointment.forced",
+        resource_type="official",
+        resource_id=official.id,
+        details={
+            "listing_ids": [str(x.id) for x in listings or []],
+            "screening_id": screening_id,
+            "justification_length": len(justification),
+        },
+        now=now,
     )
 
 
@@ -92,6 +141,7 @@ def appoint(
     replaces_id: uuid.UUID | None,
     force_justification: str | None,
     now: dt.datetime,
+    settings: Settings,
 ) -> Appointment:
     """Start an appointment, or a promotion/tier change that replaces an active one (R3)."""
     official = own_country_official(session, actor, official_id, lock=True)
@@ -111,7 +161,12 @@ def appoint(
         if started_on <= replaced.started_on:
             raise field_error("body.started_on", "must be after the replaced appointment began")
     forced = gate_appointment(
-        session, actor=actor, official=official, force_justification=force_justification, now=now
+        session,
+        actor=actor,
+        settings=settings,
+        official=official,
+        force_justification=force_justification,
+        now=now,
     )
     if replaced is not None:
         replaced.ended_on = started_on - dt.timedelta(days=1)
@@ -142,7 +197,9 @@ def appoint(
         },
         now=now,
     )
-    _task_forces_follow(session, official.id, {"kind": f"appointment.{appointment.kind}"}, actor, now)
+    _task_forces_follow(
+        session, official.id, {"kind": f"appointment.{appointment.kind}"}, actor, now
+    )
     return appointment
 
 
