@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, UTCDateTime, new_id
 
-BLOCKING_STATUSES = ("active", "under_appeal")
+# R10: an upheld listing stands, so it blocks like an active or appealed one.
+BLOCKING_STATUSES = ("active", "under_appeal", "upheld")
 
 
 class Listing(Base):
@@ -23,8 +24,8 @@ class Listing(Base):
             "official_id",
             "basis",
             unique=True,
-            sqlite_where=text("status IN ('active', 'under_appeal')"),
-            postgresql_where=text("status IN ('active', 'under_appeal')"),
+            sqlite_where=text("status IN ('active', 'under_appeal', 'upheld')"),
+            postgresql_where=text("status IN ('active', 'under_appeal', 'upheld')"),
         ),
     )
 

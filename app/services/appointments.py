@@ -12,6 +12,7 @@ from app.auth.principal import Principal, Role
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Appointment, Listing, Official, Separation
+from app.models.listing import BLOCKING_STATUSES
 from app.schemas.official import FOR_CAUSE_REASONS, TIER_ORDER
 from app.services import audit
 from app.services.listings import open_listing
@@ -299,7 +300,7 @@ def record_separation(
                 select(Listing).where(
                     Listing.official_id == official.id,
                     Listing.basis == "failed_vetting",
-                    Listing.status.in_(("active", "under_appeal")),
+                    Listing.status.in_(BLOCKING_STATUSES),
                 )
             )
         if listing is not None:

@@ -107,8 +107,8 @@ def upgrade() -> None:
             "uq_listings_blocking_basis",
             ["official_id", "basis"],
             unique=True,
-            sqlite_where=sa.text("status IN ('active', 'under_appeal')"),
-            postgresql_where=sa.text("status IN ('active', 'under_appeal')"),
+            sqlite_where=sa.text("status IN ('active', 'under_appeal', 'upheld')"),
+            postgresql_where=sa.text("status IN ('active', 'under_appeal', 'upheld')"),
         )
 
     op.create_table(
@@ -317,8 +317,8 @@ def downgrade() -> None:
     with op.batch_alter_table("listings", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_listings_blocking_basis",
-            sqlite_where=sa.text("status IN ('active', 'under_appeal')"),
-            postgresql_where=sa.text("status IN ('active', 'under_appeal')"),
+            sqlite_where=sa.text("status IN ('active', 'under_appeal', 'upheld')"),
+            postgresql_where=sa.text("status IN ('active', 'under_appeal', 'upheld')"),
         )
         batch_op.drop_index(batch_op.f("ix_listings_official_id"))
 

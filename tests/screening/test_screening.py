@@ -331,11 +331,6 @@ def test_screenings_are_audited_without_names_or_identifiers(client, world, fact
         assert secret not in dumped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R10: an upheld listing stands, so it must block; app.models.listing."
-    "BLOCKING_STATUSES lists only active and under_appeal (reported, not changed here)",
-)
 def test_upheld_listing_still_blocks(client, world):
     listed = listed_official(client, world)
     admin = world["mx_admin"].headers
