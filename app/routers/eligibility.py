@@ -42,6 +42,12 @@ def read_eligibility(
     attest: Annotated[
         bool, Query(description="Add a signed attestation (compact JWS, EdDSA; R21)")
     ] = False,
+    task_force_id: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="Judge for this task force: its vetting-age limit, reciprocity, overrides"
+        ),
+    ] = None,
 ) -> EligibilityRead:
     """Verdict, reason codes and validity of an official's eligibility (R17); both countries
     get this verdict-level answer for officials they may see (R24). Audited (R12)."""
@@ -52,6 +58,7 @@ def read_eligibility(
         official_id=official_id,
         attest=attest,
         now=clock.now(),
+        task_force_id=task_force_id,
     )
     e = result.eligibility
     return EligibilityRead(
@@ -63,4 +70,6 @@ def read_eligibility(
         view="full" if result.full_view else "public",
         attestation=result.attestation.token if result.attestation else None,
         attestation_expires_at=result.attestation.expires_at if result.attestation else None,
+        task_force_id=result.task_force_id,
+        override_id=result.override_id,
     )

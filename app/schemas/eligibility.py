@@ -24,3 +24,9 @@ class EligibilityRead(BaseModel):
         "offline against /.well-known/jwks.json (R21)",
     )
     attestation_expires_at: dt.datetime | None = None
+    task_force_id: uuid.UUID | None = Field(
+        default=None, description="Judged for this task force (its vetting age and reciprocity)"
+    )
+    override_id: uuid.UUID | None = Field(
+        default=None, description="The active commission override behind an overridden verdict"
+    )

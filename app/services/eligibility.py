@@ -31,6 +31,7 @@ eligible answer's ``valid_until`` is the last day it holds unless new facts arri
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -442,6 +443,8 @@ class EligibilityAnswer:
     assessed_at: dt.datetime
     full_view: bool
     attestation: Attestation | None
+    task_force_id: uuid.UUID | None = None
+    override_id: uuid.UUID | None = None
 
 
 def answer(
@@ -452,6 +455,7 @@ def answer(
     official_id: uuid.UUID,
     attest: bool,
     now: dt.datetime,
+    task_force_id: uuid.UUID | None = None,
 ) -> EligibilityAnswer:
     """Eligibility of one official for a caller who may see them (R24: the own country, or
     the other country where the person is visible across the border; 404 otherwise). The
@@ -459,13 +463,37 @@ def answer(
     signed attestation (R21). Every answer is audited with its verdict (R12)."""
     official, full = visible_official(session, actor, official_id)
     eligibility = assess(session, [official.id], today=now.date())[official.id]
-    attestation = attest_eligibility(settings, eligibility=eligibility, now=now) if attest else None
+    override_id = None
+    if task_force_id is not None:
+        # With a task force: its vetting-age limit and reciprocity apply, and an active
+        # commission override turns ineligible into overridden (R17, R20).
+        from app.services import task_forces as tf_service
+
+        tf = tf_service.get_task_force(session, actor, task_force_id)
+        eligibility = assess(
+            session,
+            [official.id],
+            today=now.date(),
+            max_vetting_age_months=tf.max_vetting_age_months,
+            require_reciprocal=tf.require_reciprocal,
+        )[official.id]
+        verdict = tf_service.assess_members(session, tf, [official.id], today=now.date(), now=now)
+        override_id = verdict[official.id].override_id
+        if override_id is not None:
+            eligibility = dataclasses.replace(eligibility, verdict="overridden")
+    attestation = (
+        attest_eligibility(settings, eligibility=eligibility, now=now, task_force_id=task_force_id)
+        if attest
+        else None
+    )
     details: dict[str, Any] = {
         "verdict": eligibility.verdict,
         "reasons": [str(r) for r in eligibility.reasons],
         "valid_until": eligibility.valid_until,
         "cross_border": not full,
         "attestation_id": attestation.jti if attestation else None,
+        "task_force_id": task_force_id,
+        "override_id": override_id,
     }
     audit.record(
         session,
@@ -476,4 +504,4 @@ def answer(
         details=details,
         now=now,
     )
-    return EligibilityAnswer(eligibility, now, full, attestation)
+    return EligibilityAnswer(eligibility, now, full, attestation, task_force_id, override_id)

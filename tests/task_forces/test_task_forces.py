@@ -234,6 +234,19 @@ def test_override_needs_every_department(client, tfw, clock, factory):
     member = next(m for m in compliance["members"] if m["official_id"] == senior["id"])
     assert (member["verdict"], member["override_id"]) == ("overridden", override["id"])
 
+    eligibility = client.get(
+        f"/api/v1/officials/{senior['id']}/eligibility",
+        params={"task_force_id": tf["id"], "attest": "true"},
+        headers=w["fbi_commissioner"].headers,
+    ).json()
+    assert (eligibility["verdict"], eligibility["override_id"]) == ("overridden", override["id"])
+    assert eligibility["task_force_id"] == tf["id"]
+    assert eligibility["attestation"]
+    plain = client.get(
+        f"/api/v1/officials/{senior['id']}/eligibility", headers=w["lead"].headers
+    ).json()
+    assert plain["verdict"] == "ineligible"  # the override covers this task force only
+
     clock.advance(dt.timedelta(days=31))
     sweep_task_forces(factory, now=clock.now())
     assert status(client, w, tf)["status"] == "suspended"
