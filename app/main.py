@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import AsyncIterator
-from typing import Any
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from app import logging as app_logging
 from app.api import problems
+from app.api.content_type import StrictContentTypeMiddleware
 from app.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.auth.passwords import PasswordHasher
 from app.clock import Clock
-from app.config import Settings, load_settings
+from app.config import ConfigurationError, Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.routers import (
     agencies,
@@ -44,10 +49,47 @@ from app.routers import (
 )
 from app.schemas.common import Problem
 from app.services.bootstrap import bootstrap_admin
+from app.services.delivery import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+
+
+def check_storage(engine: Engine, *, min_free_bytes: int) -> None:
+    """Refuse to start on a SQLite database the service cannot write: a read-only file or
+    directory (SQLite also writes ``-wal`` and ``-shm`` files beside the database), a missing
+    directory, or a full disk. PostgreSQL is not checked: when it is unreachable the service
+    starts anyway, answers 503 and recovers by itself when the database returns."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(str(url.database).removeprefix("file:").split("?", 1)[0])
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"the directory of the SQLite database {path} does not exist; "
+            "create it with `registry migrate`"
+        )
+    free = shutil.disk_usage(folder).free
+    if free < min_free_bytes:
+        raise ConfigurationError(
+            f"the disk holding the SQLite database {path} is full ({free} bytes free, "
+            f"REGISTRY_STORAGE_MIN_FREE_BYTES={min_free_bytes}); free space or move the database"
+        )
+    try:
+        with engine.connect() as conn:
+            # Rewrite the header's user_version with its own value and roll back: the smallest
+            # write that proves the file, its directory and the connection are writable.
+            version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+            conn.exec_driver_sql(f"PRAGMA user_version = {version}")
+            conn.rollback()
+    except OperationalError as exc:
+        reason = str(exc.orig) if exc.orig is not None else type(exc).__name__
+        raise ConfigurationError(
+            f"the SQLite database {path} cannot be written ({reason}); make the file and its "
+            "directory writable by the service's user"
+        ) from None
 
 
 def api_router() -> APIRouter:
@@ -114,12 +156,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app_logging.configure(settings.log_level, settings.log_json)
     engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     factory = make_sessionmaker(engine)
+    # Services that need keys outside a request's dependencies (R12b identity keys) find them here.
+    factory.configure(info={"settings": settings})
     hasher = PasswordHasher(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A read-only or full SQLite store is refused here, with a message that says so,
+        # rather than by the first request's error (docs/security.md, fault injection).
+        try:
+            check_storage(engine, min_free_bytes=settings.storage_min_free_bytes)
+        except ConfigurationError as exc:
+            # One plain line first: the server's own report of the failed start is a traceback.
+            log.critical("cannot start: %s", exc)
+            raise
         bootstrap_admin(factory, settings=settings, hasher=hasher, clock=app.state.clock)
+        worker = None
+        if settings.deliver_in_process:
+            worker = DeliveryWorker(factory, settings=settings, clock=app.state.clock)
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -148,6 +206,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     # Outermost last: the request id exists before anything else runs.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StrictContentTypeMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -112,6 +112,22 @@ async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers 400 "error parsing the body" to a JSON body that is not UTF-8; it is
+        # malformed JSON like any other (RFC 8259 §8.1), so the same 422 as a syntax error.
+        return problem(
+            request,
+            status=422,
+            code="VALIDATION_ERROR",
+            title="Validation failed",
+            detail="Invalid fields: {fields}",
+            params={"fields": "body"},
+            extra={
+                "errors": [
+                    {"field": "body", "message": "JSON must be UTF-8", "type": "json_invalid"}
+                ]
+            },
+        )
     code, title = HTTP_TITLES.get(exc.status_code, ("HTTP_ERROR", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else title
     return problem(
@@ -149,6 +165,10 @@ async def handle_integrity(request: Request, exc: Exception) -> JSONResponse:
 async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated or _looks_unavailable(exc):
+        # The class and first line of the driver's message only: the full text of a DBAPIError
+        # carries the SQL statement and its parameters (blind indexes, names).
+        first_line = (str(exc.orig).strip().splitlines() or [""])[0][:200]
+        log.warning("database unavailable: %s: %s", type(exc.orig or exc).__name__, first_line)
         return problem(
             request,
             status=503,
@@ -162,7 +182,22 @@ async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _looks_unavailable(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig else ""
-    markers = ("connection", "server closed", "terminating", "could not connect", "locked")
+    markers = (
+        "connection",
+        "server closed",
+        "terminating",
+        "could not connect",
+        "locked",
+        # Transient conflicts and timeouts of PostgreSQL: a retry can succeed.
+        "deadlock detected",
+        "could not serialize access",
+        "canceling statement",
+        # SQLite storage faults: a full disk, a file made read-only, a vanished directory.
+        "disk is full",
+        "readonly database",
+        "disk i/o error",
+        "unable to open database file",
+    )
     return any(m in text for m in markers)
 
 

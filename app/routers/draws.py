@@ -1,5 +1,250 @@
+"""Random re-vetting draws (R16): created and played by the admins of both countries,
+visible to both countries' admins and auditors."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from app.api.idempotency import Idempotency
+from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.problems import problem
+from app.auth.principal import AdminOnly, AuditReader
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.models import RandomDraw
+from app.schemas.common import Page, problem_responses
+from app.schemas.draw import (
+    CommitmentCreate,
+    DrawCreate,
+    DrawRead,
+    DrawVerification,
+    ParticipationRead,
+    RevealCreate,
+    SelectionRead,
+)
+from app.services import draws as draw_service
 
 router = APIRouter(prefix="/draws", tags=["draws"])
+
+
+def draw_views(session: Session, draws: list[RandomDraw], now: dt.datetime) -> list[DrawRead]:
+    ids = [d.id for d in draws]
+    counts = draw_service.selected_counts(session, ids)
+    participation = draw_service.participation_of(session, ids)
+    out = []
+    for d in draws:
+        status, reason = draw_service.effective_status(d, now)
+        out.append(
+            DrawRead(
+                id=d.id,
+                scope=d.scope,
+                sample_size=d.sample_size,
+                population_size=d.population_size,
+                population_hash=d.population_hash,
+                status=status,
+                failure_reason=reason,
+                commit_deadline=d.commit_deadline,
+                reveal_deadline=d.reveal_deadline,
+                random_due_days=d.random_due_days,
+                created_by=d.created_by,
+                created_at=d.created_at,
+                completed_at=d.completed_at,
+                seed=d.seed,
+                participation=[
+                    ParticipationRead(
+                        country=c.country, committed_at=c.committed_at, revealed_at=c.revealed_at
+                    )
+                    for c in participation.get(d.id, [])
+                ],
+                selected=counts.get(d.id, 0),
+            )
+        )
+    return out
+
+
+def refused(request: Request, refusal: draw_service.Refusal) -> JSONResponse:
+    """Answer a refusal without raising, so the draw's failure it recorded is committed."""
+    exc = refusal.error
+    return problem(
+        request,
+        status=exc.status,
+        code=exc.instance_code,
+        title=exc.title,
+        detail=exc.detail,
+        params=exc.params,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DrawRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def create_draw(
+    body: DrawCreate, admin: AdminOnly, session: SessionDep, clock: ClockDep, idem: Idempotency
+) -> DrawRead | Response:
+    """Fix a population (scope) and sample size and publish the population hash (R16)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    now = clock.now()
+    scope = body.scope
+    draw = draw_service.create_draw(
+        session,
+        actor=admin,
+        scope=draw_service.DrawScope(
+            agency_id=scope.agency_id,
+            country=scope.country.value if scope.country else None,
+            sector=scope.sector.value if scope.sector else None,
+            rank_tier=scope.rank_tier.value if scope.rank_tier else None,
+            task_force_id=scope.task_force_id,
+        ),
+        sample_size=body.sample_size,
+        commit_deadline=body.commit_deadline,
+        reveal_deadline=body.reveal_deadline,
+        now=now,
+    )
+    result = draw_views(session, [draw], now)[0]
+    idem.remember(201, result)
+    return result
+
+
+@router.get("", response_model=Page[DrawRead], responses=problem_responses(401, 403, 422))
+def list_draws(
+    actor: AuditReader,
+    session: SessionDep,
+    clock: ClockDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[DrawRead]:
+    """Every draw, newest first (draws are binational: both countries see them)."""
+    after = decode_cursor(cursor, 2)
+    parsed = None
+    if after is not None:
+        try:
+            parsed = (dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
+        except ValueError:
+            raise bad_cursor() from None
+        if parsed[0].tzinfo is None:
+            raise bad_cursor()
+    draws = draw_service.list_draws(session, after=parsed, limit=limit)
+    more = len(draws) > limit
+    draws = draws[:limit]
+    last = draws[-1] if draws else None
+    return Page[DrawRead](
+        items=draw_views(session, draws, clock.now()),
+        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
+        if more and last
+        else None,
+    )
+
+
+@router.get("/{draw_id}", response_model=DrawRead, responses=problem_responses(401, 403, 404))
+def read_draw(
+    draw_id: uuid.UUID, actor: AuditReader, session: SessionDep, clock: ClockDep
+) -> DrawRead:
+    draw = draw_service.get_draw(session, draw_id)
+    return draw_views(session, [draw], clock.now())[0]
+
+
+@router.post(
+    "/{draw_id}/commitments",
+    status_code=201,
+    response_model=DrawRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def commit(
+    draw_id: uuid.UUID,
+    body: CommitmentCreate,
+    request: Request,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> DrawRead | Response:
+    """Your country's commitment ``sha256(secret)``, once, before the commit deadline (R16)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    now = clock.now()
+    outcome = draw_service.submit_commitment(
+        session, actor=admin, draw_id=draw_id, commitment=body.commitment, now=now
+    )
+    if isinstance(outcome, draw_service.Refusal):
+        return refused(request, outcome)
+    result = draw_views(session, [draw_service.get_draw(session, draw_id)], now)[0]
+    idem.remember(201, result)
+    return result
+
+
+@router.post(
+    "/{draw_id}/reveals",
+    status_code=201,
+    response_model=DrawRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def reveal(
+    draw_id: uuid.UUID,
+    body: RevealCreate,
+    request: Request,
+    admin: AdminOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    idem: Idempotency,
+) -> DrawRead | Response:
+    """Your country's secret, after both commitments and before the reveal deadline; it must
+    match the commitment (422 REVEAL_MISMATCH). The second reveal completes the draw (R16)."""
+    if (replay := idem.replay()) is not None:
+        return replay
+    now = clock.now()
+    outcome = draw_service.submit_reveal(
+        session, actor=admin, draw_id=draw_id, secret=body.secret, now=now
+    )
+    if isinstance(outcome, draw_service.Refusal):
+        return refused(request, outcome)
+    result = draw_views(session, [draw_service.get_draw(session, draw_id)], now)[0]
+    idem.remember(201, result)
+    return result
+
+
+@router.get(
+    "/{draw_id}/verify",
+    response_model=DrawVerification,
+    responses=problem_responses(401, 403, 404),
+)
+def verify(
+    draw_id: uuid.UUID, actor: AuditReader, session: SessionDep, clock: ClockDep
+) -> DrawVerification:
+    """Every published value, so anyone can recompute the selection (docs/draws.md)."""
+    draw = draw_service.get_draw(session, draw_id)
+    values = draw_service.published(session, draw=draw, now=clock.now())
+    return DrawVerification(
+        draw_id=draw.id,
+        status=values.status,
+        failure_reason=values.failure_reason,
+        scope=draw.scope,
+        population_size=draw.population_size,
+        population_hash=draw.population_hash,
+        population=[str(i) for i in values.population],
+        sample_size=draw.sample_size,
+        commitments=values.commitments,
+        reveals=values.reveals,
+        seed=draw.seed,
+        selection=[str(s.official_id) for s in values.selection],
+        selections=[
+            SelectionRead(
+                official_id=s.official_id,
+                rank=s.rank,
+                ranking_mac=s.ranking_mac,
+                selected_on=s.selected_on,
+                due_on=s.due_on,
+            )
+            for s in values.selection
+        ],
+    )

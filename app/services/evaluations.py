@@ -31,7 +31,6 @@ from app.services.users import field_error
 LISTING_BASIS = {Outcome.FAIL: "failed_vetting", Outcome.REFUSED: "refused_vetting"}
 
 
-
 def effective_evaluations_stmt() -> Select[Evaluation]:
     """Evaluations that no later record corrects (R8)."""
     corrector = aliased(Evaluation)

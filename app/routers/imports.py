@@ -1,0 +1,211 @@
+"""Bulk import (docs/import.md): upload a file, follow the job and its per-row report.
+
+The upload is read from the request stream in chunks up to a limit and kept in the job row, so
+any process can run or resume it; the work runs outside the request, in a thread with its own
+sessions (or ``registry import resume JOB_ID``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.api.idempotency import IdempotencyGuard
+from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.auth.principal import AdminOnly, SettingsDep
+from app.clock import ClockDep
+from app.db import SessionDep
+from app.errors import PayloadTooLarge, Unprocessable
+from app.models import ImportJob, ImportRowError
+from app.schemas.common import Page, problem_responses
+from app.schemas.imports import (
+    ImportFormat,
+    ImportJobDetail,
+    ImportJobRead,
+    ImportKind,
+    ImportRowErrorRead,
+    ImportStatus,
+)
+from app.services import imports as import_service
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+_FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file itself: CSV with a header line, or NDJSON (docs/import.md)",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/ndjson": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def max_upload_bytes(settings: Any) -> int:
+    return int(getattr(settings, "import_max_bytes", import_service.DEFAULT_MAX_UPLOAD_BYTES))
+
+
+async def _read_upload(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk; more than ``limit`` bytes is refused with 413 without
+    reading further."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge("The file is larger than {limit} bytes", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("The file is larger than {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read(job: ImportJob) -> ImportJobRead:
+    return ImportJobRead(
+        id=job.id,
+        kind=ImportKind(job.kind),
+        format=ImportFormat(job.file_format),
+        status=ImportStatus(job.status),
+        filename=job.filename,
+        country=job.country,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        last_line=job.last_line,
+        total_rows=job.total_rows,
+        accepted=job.accepted,
+        rejected=job.rejected,
+        duplicates=job.duplicates,
+        error=job.error,
+    )
+
+
+def _error_view(e: ImportRowError) -> ImportRowErrorRead:
+    return ImportRowErrorRead(line=e.line, source_ref=e.source_ref, code=e.code, reason=e.reason)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ImportJobRead,
+    responses=problem_responses(401, 403, 413, 422),
+    openapi_extra=_FILE_BODY,
+)
+async def create_import(
+    request: Request,
+    actor: AdminOnly,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    kind: Annotated[ImportKind, Query(description="What the file holds")],
+    file_format: Annotated[ImportFormat, Query(alias="format", description="csv or ndjson")],
+    filename: Annotated[str | None, Query(max_length=200)] = None,
+) -> ImportJobRead | Response:
+    """Upload a file of officials, evaluations or separations of the caller's own country
+    (admins; R24, R25). Answers 202 with the queued job at once; the rows are validated by the
+    API's own rules (R1, R4, R5, R7) and written outside the request. Follow the job at
+    ``GET /imports/{id}``. Accepts ``Idempotency-Key``."""
+    payload = await _read_upload(request, max_upload_bytes(settings))
+    if not payload.strip():
+        raise Unprocessable(
+            "The file is empty",
+            code="IMPORT_EMPTY",
+            extra={"errors": [{"field": "body", "message": "empty", "type": "empty"}]},
+        )
+    method_path = f"{request.method} {request.url.path}?kind={kind}&format={file_format}"
+    idem = IdempotencyGuard(
+        session=session,
+        principal=actor,
+        key=request.headers.get("idempotency-key"),
+        method_path=f"{request.method} {request.url.path}",
+        body_hash=hashlib.sha256(method_path.encode() + b"\n" + payload).hexdigest(),
+        now=clock.now(),
+    )
+
+    def create() -> ImportJobRead | Response:
+        if (replay := idem.replay()) is not None:
+            return replay
+        job = import_service.create_job(
+            session,
+            actor=actor,
+            kind=kind.value,
+            file_format=file_format.value,
+            payload=payload,
+            filename=filename,
+            now=clock.now(),
+        )
+        import_service.start_in_background(
+            session,
+            factory=request.app.state.sessionmaker,
+            settings=settings,
+            clock=clock,
+            job_id=job.id,
+        )
+        view = _read(job)
+        idem.remember(202, view)
+        return view
+
+    # The session's work is blocking I/O: off the event loop.
+    return await run_in_threadpool(create)
+
+
+@router.get("", response_model=Page[ImportJobRead], responses=problem_responses(401, 403, 422))
+def list_imports(
+    actor: AdminOnly, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[ImportJobRead]:
+    """The caller's country's import jobs, newest first."""
+    after = decode_cursor(cursor, 2)
+    try:
+        jobs = import_service.list_jobs(session, actor, after=after, limit=limit)
+    except ValueError:
+        raise bad_cursor() from None
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    last = jobs[-1] if jobs else None
+    return Page[ImportJobRead](
+        items=[_read(j) for j in jobs],
+        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
+        if more and last
+        else None,
+    )
+
+
+@router.get(
+    "/{import_id}",
+    response_model=ImportJobDetail,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def read_import(
+    import_id: UUID,
+    actor: AdminOnly,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ImportJobDetail:
+    """Status, counts and the rejected rows (line, source_ref, code, reason), paged with
+    ``limit`` and ``cursor``. Another country's job answers 404 (R24)."""
+    job = import_service.get_job(session, actor, import_id)
+    after = decode_cursor(cursor, 1)
+    if after is not None and not isinstance(after[0], int):
+        raise bad_cursor()
+    errors = import_service.row_errors(
+        session, job.id, after=after[0] if after else None, limit=limit
+    )
+    more = len(errors) > limit
+    errors = errors[:limit]
+    return ImportJobDetail(
+        **_read(job).model_dump(),
+        errors=Page[ImportRowErrorRead](
+            items=[_error_view(e) for e in errors],
+            next_cursor=encode_cursor([errors[-1].id]) if more and errors else None,
+        ),
+    )

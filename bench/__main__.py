@@ -1,0 +1,82 @@
+"""``python -m bench``: the benchmark of DESIGN §6 (docs/benchmark.md).
+
+python -m bench run --size 10k --smoke     # proves the harness, well under 3 minutes
+python -m bench run --size 100k            # a measurement
+python -m bench generate --size 1m --out bench/.data/1m
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.generate import DEFAULT_SEED, SIZES, generate
+
+cli = typer.Typer(help="Benchmark of the Binational Vetting Registry", no_args_is_help=True)
+
+
+def _size(value: str) -> str:
+    if value.lower() not in SIZES:
+        raise typer.BadParameter(f"one of {', '.join(SIZES)}")
+    return value.lower()
+
+
+@cli.command()
+def run(
+    size: Annotated[str, typer.Option(callback=_size, help="10k, 100k or 1m")] = "10k",
+    smoke: Annotated[bool, typer.Option(help="Tiny durations: proves the harness works")] = False,
+    seed: Annotated[int, typer.Option()] = DEFAULT_SEED,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=8, help="Import worker processes")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64)] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, max=600, help="Seconds per scenario")
+    ] = None,
+    warmup: Annotated[float | None, typer.Option(min=0, max=60)] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Name of the database to create and drop")
+    ] = None,
+    keep_db: Annotated[bool, typer.Option(help="Leave the database for inspection")] = False,
+    profile: Annotated[
+        bool, typer.Option(help="Sample the server with py-spy during each scenario")
+    ] = False,
+    results_dir: Annotated[Path | None, typer.Option(help="Where reports go")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where generated files go")] = None,
+) -> None:
+    """Generate the population, import it, load the server, replay the raw SQL, report."""
+    from bench.run import Plan
+    from bench.run import run as execute
+
+    plan = Plan.make(
+        size,
+        smoke,
+        seed=seed,
+        workers=workers,
+        concurrency=concurrency,
+        duration=duration,
+        warmup=warmup,
+        database=database,
+        keep_db=keep_db,
+        profile=profile,
+        results_dir=results_dir,
+        data_dir=data_dir,
+    )
+    execute(plan)
+
+
+@cli.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Option(help="Directory for the files")],
+    size: Annotated[str, typer.Option(callback=_size)] = "10k",
+    seed: Annotated[int, typer.Option()] = DEFAULT_SEED,
+) -> None:
+    """Only write the population's import files and manifest."""
+    manifest = generate(out, size=SIZES[size], seed=seed)
+    typer.echo(f"{out}: {manifest.counts}")
+
+
+if __name__ == "__main__":
+    cli()
