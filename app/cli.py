@@ -11,6 +11,7 @@ import typer
 
 from app.auth.passwords import PasswordHasher
 from app.commands import deliver as deliver_commands
+from app.commands import imports as import_commands
 from app.auth.principal import Country, Role
 from app.clock import Clock
 from app.config import load_settings
@@ -23,6 +24,7 @@ app.add_typer(users_app, name="users")
 seed_app = typer.Typer(help="Load reference data", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(deliver_commands.app, name="deliver")
+app.add_typer(import_commands.app, name="import")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,6 +95,26 @@ def seed_agencies() -> None:
     with unit_of_work(factory) as session:
         added = seed(session, now=Clock().now())
     typer.echo(f"added {added} agencies")
+
+
+@app.command()
+def sweep(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Record time-driven transitions: validity ends, retest windows, random and draw
+    deadlines (R15, R16), and task forces suspended or reinstated by the clock (R19). Safe to
+    run repeatedly and from several processes at once."""
+    from app.commands.sweep import run as run_revetting_sweep
+    from app.services.task_forces import sweep_task_forces
+
+    run_revetting_sweep(as_json=as_json)
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        changed = sweep_task_forces(make_sessionmaker(engine), now=Clock().now())
+    finally:
+        engine.dispose()
+    typer.echo(f"task forces: {changed} status transition(s) recorded")
 
 
 def _today() -> dt.date:

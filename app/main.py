@@ -33,6 +33,7 @@ from app.routers import (
     draws,
     eligibility,
     health,
+    imports,
     listings,
     notifications,
     officials,
@@ -113,6 +114,7 @@ def api_router() -> APIRouter:
         draws,
         task_forces,
         overrides,
+        imports,
     )
     for module in modules:
         router.include_router(module.router)
