@@ -67,6 +67,17 @@ def run(
     execute(plan)
 
 
+@cli.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="JSON reports of earlier runs")],
+) -> None:
+    """Render the Markdown of earlier runs again from their JSON."""
+    from bench.report import rewrite
+
+    for path in results:
+        typer.echo(rewrite(path))
+
+
 @cli.command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option(help="Directory for the files")],

@@ -145,16 +145,26 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"Worker processes: {imp.get('workers', 0)}; batch 1,000 rows.")
     lines.append("")
-    lines.append("| phase | rows | rejected | seconds | rows/s |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append(
+        "| phase | rows | rejected | seconds | rows/s | CPU s: this process / workers / "
+        "PostgreSQL | CPU µs per row |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---|---:|")
     for p in imp.get("phases", []):
         lines.append(
             f"| {p['name']} | {p['rows']:,} | {p['rejected']} | {p['seconds']:.1f} | "
-            f"{p['per_second']:,.0f} |"
+            f"{p['per_second']:,.0f} | {p.get('cpu_main', 0):.1f} / "
+            f"{p.get('cpu_workers', 0):.1f} / {p.get('cpu_postgres', 0):.1f} | "
+            f"{p.get('cpu_us_per_row', 0):,.0f} |"
         )
     lines.append("")
     lines.append(
-        f"Officials per second (both countries): **{imp.get('officials_per_second', 0):,.0f}**."
+        f"Officials per second (both countries, wall clock): "
+        f"**{imp.get('officials_per_second', 0):,.0f}**. CPU per official, all processes "
+        f"together: {imp.get('officials_cpu_us') or 0:,.0f} µs; with nothing else running, "
+        f"the {results['meta']['cpus']} cores would allow at most about "
+        f"{imp.get('idle_ceiling_per_second') or 0:,.0f} officials/s (cores ÷ CPU per official, "
+        "assuming the work spreads over every core)."
     )
     lines.append("")
     lines.append("## Requests (one uvicorn process, closed loop)")
@@ -240,6 +250,15 @@ def markdown(results: dict[str, Any]) -> str:
         lines.extend(f"- {n}" for n in results["notes"])
     lines.append("")
     return "\n".join(lines)
+
+
+def rewrite(json_path: Path) -> Path:
+    """Render the Markdown of an earlier run again from its JSON (``python -m bench report``)."""
+    results = json.loads(json_path.read_text())
+    results["design"] = design_checks(results)
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(markdown(results))
+    return md_path
 
 
 def write(results: dict[str, Any], directory: Path, stem: str) -> tuple[Path, Path]:

@@ -9,7 +9,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -176,6 +176,28 @@ async def handle_db_error(request: Request, exc: Exception) -> JSONResponse:
             title="Service unavailable",
             detail="The database is unavailable; retry later",
             headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, DataError):
+        # The database refused a value the schemas let through: a NUL character in text, which
+        # PostgreSQL cannot store, a number or text out of a column's range. Bad input, not a
+        # fault of the service (DESIGN §5: never a 500 for bad input).
+        log.warning("value refused by the database: %s", type(exc.orig or exc).__name__)
+        return problem(
+            request,
+            status=422,
+            code="VALIDATION_ERROR",
+            title="Validation failed",
+            detail="Invalid fields: {fields}",
+            params={"fields": "request"},
+            extra={
+                "errors": [
+                    {
+                        "field": "request",
+                        "message": "a value cannot be stored (a NUL character, or out of range)",
+                        "type": "value_error",
+                    }
+                ]
+            },
         )
     return await handle_unexpected(request, exc)
 

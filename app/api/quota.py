@@ -57,14 +57,18 @@ STREAKS: dict[str, str] = {
 
 async def batch_items(request: Request) -> int:
     """The number of identities in a batch body (``{"items": [...]}``), read from the body
-    FastAPI has already received; 1 when the body is not such an object (validation will
-    refuse it)."""
+    FastAPI has already received. A body that is not such an object, or a batch over
+    ``screening_batch_max_items``, counts as one request: validation refuses it (422) without
+    screening anyone, and it must not use up the window's quota or be answered 429."""
     try:
         body = await request.json()
     except ValueError:
         return 1
     items = body.get("items") if isinstance(body, dict) else None
-    return max(1, len(items)) if isinstance(items, list) else 1
+    if not isinstance(items, list):
+        return 1
+    settings: Settings = request.app.state.settings
+    return max(1, len(items)) if len(items) <= settings.screening_batch_max_items else 1
 
 
 def single_request() -> int:

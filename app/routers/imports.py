@@ -97,7 +97,7 @@ def _error_view(e: ImportRowError) -> ImportRowErrorRead:
     "",
     status_code=202,
     response_model=ImportJobRead,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(401, 403, 413, 415, 422),
     openapi_extra=_FILE_BODY,
 )
 async def create_import(

@@ -8,9 +8,12 @@ and R4/R7 listings through ``services.listings.open_listing`` and
 reported with its line and the API's code and writes nothing.
 
 What differs is how accepted rows are written. Officials and evaluations go in batches (1,000
-rows by default) with one multi-row INSERT per table, a single ``import.batch`` audit event per
-batch (counts only, no identifiers: R22), and listings opened one by one for the rows that
-cause them. Separations are few; each goes through the service itself in a savepoint.
+rows by default): one COPY per table on PostgreSQL (one multi-row INSERT elsewhere), a single
+``import.batch`` audit event per batch (counts only, no identifiers: R22), listings opened one by
+one for the rows that cause them, and the task forces whose members the batch touched
+re-derived once (R19). A for-cause separation goes through ``record_separation`` itself, in a
+savepoint; the others only end an appointment and are written in bulk. The CPU-bound part
+(validating and preparing rows) can run in worker processes ahead of the writer.
 
 Idempotency and resumption: every row carries the source system's own record id
 (``source_ref``, unique per table). A row whose id is already stored counts as a duplicate and
@@ -29,6 +32,7 @@ import datetime as dt
 import io
 import logging
 import multiprocessing
+import secrets
 import threading
 import uuid
 from collections import deque
@@ -40,8 +44,9 @@ from typing import IO, Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
+from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, Role
 from app.clock import Clock
 from app.config import Settings
@@ -209,8 +214,7 @@ def get_job(session: Session, actor: Principal, job_id: uuid.UUID) -> ImportJob:
 
 
 def _without_payload() -> Any:
-    from sqlalchemy.orm import defer
-
+    # The uploaded file can be large; reading a job's status never needs it.
     return defer(ImportJob.payload)
 
 
@@ -240,11 +244,11 @@ def row_errors(
     return list(session.scalars(stmt.order_by(ImportRowError.id).limit(limit + 1)))
 
 
-def system_actor(session: Session, *, country: str, hasher: Any, now: dt.datetime) -> Principal:
+def system_actor(
+    session: Session, *, country: str, hasher: PasswordHasher, now: dt.datetime
+) -> Principal:
     """The account command-line imports run as when no ``--actor`` is named: an inactive admin
     of the country (it cannot log in; it only attributes the job and its audit events)."""
-    import secrets
-
     username = f"{SYSTEM_USER_PREFIX}{country.lower()}"
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -33,8 +33,9 @@ Everything is computed by one set-based SELECT per question (no per-official Pyt
 runs on SQLite and PostgreSQL, with a few dialect-specific date functions (``add_months``
 clamps to the month's end like ``app.services.dates.add_months``). Lists use one wide row per
 official (``ScheduleSql.summary``); a schedule lists its obligations one per row with the record
-behind each (``ScheduleSql.obligations``); both derive from the same per-official facts. The current appointment is the active one that started
-last (appointments with ``ended_on`` NULL are active, as everywhere in the registry).
+behind each (``ScheduleSql.obligations``); both derive from the same per-official facts. The
+current appointment is the active one that started last (appointments with ``ended_on`` NULL
+are active, as everywhere in the registry).
 """
 
 from __future__ import annotations
@@ -395,17 +396,23 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
     active = active_officials(scope)
     pol = resolved_policies(scope)
 
-    def effective(ev: Any) -> list[Any]:
-        """Uncorrected (R8); restricted by id for a known set of officials (index lookups),
-        otherwise every evaluation — the join to ``active`` narrows them more cheaply at scale
-        than one index probe per official would."""
-        conditions = [~exists().where(corrector.corrects_id == ev.id)]
-        if scope.official_ids is not None:
-            conditions.append(ev.official_id.in_(scope.official_ids))
-        return conditions
+    # A whole country reads every record and lets the join to ``active`` narrow them (cheaper
+    # at scale than one index probe per official); a known set of officials, or an agency,
+    # sector or tier, reads only its officials' records through the indexes.
+    narrowed = any(
+        v is not None for v in (scope.agency_id, scope.sector, scope.rank_tier, scope.rank_tiers)
+    )
 
     def restricted(column: Any) -> list[Any]:
-        return [column.in_(scope.official_ids)] if scope.official_ids is not None else []
+        if scope.official_ids is not None:
+            return [column.in_(scope.official_ids)]
+        if narrowed:
+            return [column.in_(select(active.c.official_id))]
+        return []
+
+    def effective(ev: Any) -> list[Any]:
+        """Uncorrected evaluations (R8) of the officials in scope."""
+        return [~exists().where(corrector.corrects_id == ev.id), *restricted(ev.official_id)]
 
     no_date = cast(null(), Date)
     no_text = cast(null(), String)
@@ -676,6 +683,11 @@ class Schedule:
     policy: PolicyTerms | None = None
     reasons: tuple[ObligationKind, ...] = ()
     obligations: tuple[Obligation, ...] = field(default_factory=tuple)
+    # The earliest due date per obligation kind (every kind present, with or without rows).
+    due_by_kind: dict[ObligationKind, dt.date] = field(default_factory=dict)
+
+    def overdue_kinds(self) -> frozenset[ObligationKind]:
+        return frozenset(k for k, due in self.due_by_kind.items() if due < self.as_of)
 
 
 def _policy_terms(row: Any) -> PolicyTerms:
@@ -763,8 +775,11 @@ def schedules_for(
     official_ids: Iterable[uuid.UUID],
     today: dt.date,
     countries: Sequence[str] = BOTH_COUNTRIES,
+    with_obligations: bool = True,
 ) -> dict[uuid.UUID, Schedule]:
-    """Full schedules of a known set of officials in two statements, whatever its size.
+    """Schedules of a known set of officials (a roster, one official), whatever its size, in
+    two statements — one without ``with_obligations``, when state, next due date and the due
+    date per kind (``due_by_kind``, ``overdue_kinds()``) suffice, as for R17 eligibility.
 
     Officials without an active appointment get state ``inactive``."""
     ids = tuple(dict.fromkeys(official_ids))
@@ -773,7 +788,11 @@ def schedules_for(
     scope = ScheduleScope(countries=tuple(countries), official_ids=ids)
     sql = build_schedule_sql(scope, today=today)
     summaries = {r.official_id: r for r in session.execute(select(sql.summary)).all()}
-    obligations = obligations_for(session, official_ids=ids, countries=countries, today=today)
+    obligations = (
+        obligations_for(session, official_ids=ids, countries=countries, today=today)
+        if with_obligations
+        else {}
+    )
     out: dict[uuid.UUID, Schedule] = {}
     for official_id in ids:
         row = summaries.get(official_id)
@@ -793,6 +812,11 @@ def schedules_for(
             policy=_policy_terms(row),
             reasons=reasons_of(row, today),
             obligations=tuple(obligations.get(official_id, ())),
+            due_by_kind={
+                kind: getattr(row, column)
+                for kind, column in KIND_COLUMNS.items()
+                if getattr(row, column) is not None
+            },
         )
     return out
 

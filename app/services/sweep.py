@@ -11,16 +11,17 @@ Each finding carries a ``dedupe_key`` naming the transition (e.g.
 processes at once, records each transition exactly once. Each check runs in its own short
 transaction.
 
-Extending it: append a function ``(session, *, now) -> list[Finding]`` to ``CHECKS`` (or call
-``register_check``); the task-force module adds its status checks this way.
+Extending it: append a function ``(session, *, now) -> Iterable[Finding]`` to ``CHECKS`` (or
+call ``register_check``); the task-force module adds its status checks this way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -61,7 +62,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Check = Callable[..., list[Finding]]
+Check = Callable[..., Iterable[Finding]]
 
 
 @dataclass
@@ -76,7 +77,7 @@ class SweepReport:
         return sum(self.recorded.values())
 
 
-def overdue_obligations_check(session: Session, *, now: dt.datetime) -> list[Finding]:
+def overdue_obligations_check(session: Session, *, now: dt.datetime) -> Iterator[Finding]:
     """Validity ends (R6), retest windows (R6), promotion re-vetting and random deadlines
     (R15, R16) that have passed for officials with an active appointment.
 
@@ -89,23 +90,20 @@ def overdue_obligations_check(session: Session, *, now: dt.datetime) -> list[Fin
     stmt = select(summary.c.official_id, *(summary.c[c] for c in columns.values())).where(
         or_(*overdue)
     )
-    findings = []
+    # Streamed: at a million officials the findings are not all held in memory at once.
     for row in session.execute(stmt.execution_options(yield_per=5000)):
         for kind, column in columns.items():
             due = getattr(row, column)
             if due is None or due >= today:
                 continue
             event = OVERDUE_EVENTS[kind]
-            findings.append(
-                Finding(
-                    dedupe_key=f"{event}:{row.official_id}:{due.isoformat()}",
-                    kind=event,
-                    effective_on=due + dt.timedelta(days=1),
-                    official_id=row.official_id,
-                    details={"due_on": due.isoformat()},
-                )
+            yield Finding(
+                dedupe_key=f"{event}:{row.official_id}:{due.isoformat()}",
+                kind=event,
+                effective_on=due + dt.timedelta(days=1),
+                official_id=row.official_id,
+                details={"due_on": due.isoformat()},
             )
-    return findings
 
 
 def draw_deadlines_check(session: Session, *, now: dt.datetime) -> list[Finding]:
@@ -170,34 +168,52 @@ def register_check(check: Check) -> Check:
 
 
 def record_findings(session: Session, findings: Iterable[Finding], *, now: dt.datetime) -> int:
-    """Insert the findings not yet recorded (``ON CONFLICT DO NOTHING``); returns how many
-    were new. Safe against concurrent sweeps on PostgreSQL and SQLite."""
+    """Insert the findings not yet recorded (``ON CONFLICT DO NOTHING``), in batches; returns
+    how many were new. Safe against concurrent sweeps on PostgreSQL and SQLite."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [
-        {
-            "dedupe_key": f.dedupe_key,
-            "kind": f.kind,
-            "official_id": f.official_id,
-            "draw_id": f.draw_id,
-            "task_force_id": f.task_force_id,
-            "effective_on": f.effective_on,
-            "details": f.details,
-            "detected_at": now,
-        }
-        for f in findings
-    ]
     inserted = 0
-    for start in range(0, len(rows), INSERT_BATCH):
-        batch = rows[start : start + INSERT_BATCH]
+    for batch in _batches(findings, INSERT_BATCH):
+        rows = [
+            {
+                "dedupe_key": f.dedupe_key,
+                "kind": f.kind,
+                "official_id": f.official_id,
+                "draw_id": f.draw_id,
+                "task_force_id": f.task_force_id,
+                "effective_on": f.effective_on,
+                "details": f.details,
+                "detected_at": now,
+            }
+            for f in batch
+        ]
         stmt = (
             insert(SweepEvent)
-            .values(batch)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(SweepEvent.id)
         )
         inserted += len(session.execute(stmt).all())
     return inserted
+
+
+def _batches(items: Iterable[Finding], size: int) -> Iterator[list[Finding]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class _Counted:
+    """Counts the findings a check yields while they stream into ``record_findings``."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.findings = findings
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Finding]:
+        for finding in self.findings:
+            self.count += 1
+            yield finding
 
 
 def run_sweep(
@@ -212,7 +228,7 @@ def run_sweep(
     for check in list(checks if checks is not None else CHECKS):
         name = getattr(check, "__name__", repr(check))
         with unit_of_work(factory) as session:
-            findings = check(session, now=now)
+            findings = _Counted(check(session, now=now))
             new = record_findings(session, findings, now=now)
             if new:
                 audit.record(
@@ -221,10 +237,10 @@ def run_sweep(
                     actor_username="sweep",
                     action="sweep.recorded",
                     resource_type="sweep_event",
-                    details={"check": name, "recorded": new, "found": len(findings)},
+                    details={"check": name, "recorded": new, "found": findings.count},
                     now=now,
                 )
         report.checks.append(name)
-        report.found[name] = len(findings)
+        report.found[name] = findings.count
         report.recorded[name] = new
     return report

@@ -129,6 +129,18 @@ def test_edge_cases_and_both_forms_agree(client, auth, world, factory):
     for official_id in ids:
         schedule = found[official_id]
         assert schedule.next_due == min(o.due_on for o in schedule.obligations)
+        earliest: dict = {}
+        for o in schedule.obligations:
+            earliest[o.kind] = min(o.due_on, earliest.get(o.kind, o.due_on))
+        assert schedule.due_by_kind == earliest
+        assert schedule.overdue_kinds() == {o.kind for o in schedule.obligations if o.overdue}
+    with unit_of_work(factory) as session:
+        light = schedules.schedules_for(
+            session, official_ids=ids, today=TODAY, with_obligations=False
+        )
+    assert {i: (s.state, s.due_by_kind) for i, s in light.items()} == {
+        i: (s.state, s.due_by_kind) for i, s in found.items()
+    }
     r = client.get(
         "/api/v1/schedules/due",
         params=[("state", s) for s in ("current", "due_soon", "overdue", "never_vetted")],

@@ -230,6 +230,28 @@ def test_a_batch_larger_than_the_quota_is_refused(
     assert a.post(f"{PROBE}/batch", json={"items": [{}] * 10}, headers=clerk.headers).is_success
 
 
+def test_a_batch_over_the_batch_limit_costs_one_request(
+    quota_settings: Settings, clock: FixedClock, make_user: Any
+) -> None:
+    """Validation refuses an oversized batch (422) without screening anyone: it must not use
+    up the window, nor be told to come back later (429)."""
+    settings = quota_settings.model_copy(update={"screening_batch_max_items": 10})
+    app = create_app(settings, clock=clock)
+    add_probe_routes(app)  # the probe does not validate the size: it shows what was charged
+    clerk = make_user("personnel_officer")
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            over = c.post(f"{PROBE}/batch", json={"items": [{}] * 50}, headers=clerk.headers)
+            assert over.status_code == 200
+            fits = c.post(f"{PROBE}/batch", json={"items": [{}] * 9}, headers=clerk.headers)
+            assert fits.status_code == 200
+            assert_problem(
+                c.post(f"{PROBE}/batch", json={"items": [{}]}, headers=clerk.headers), 429
+            )
+    finally:
+        app.state.engine.dispose()
+
+
 def test_unauthenticated_calls_are_refused_before_metering(
     processes: list[TestClient], factory: sessionmaker[Session]
 ) -> None:
