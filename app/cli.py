@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 
 from app.auth.passwords import PasswordHasher
-from app.commands import deliver as deliver_commands
-from app.commands import imports as import_commands
 from app.auth.principal import Country, Role
 from app.clock import Clock
+from app.commands import deliver as deliver_commands
+from app.commands import imports as import_commands
 from app.config import load_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.errors import AppError

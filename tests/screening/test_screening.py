@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from typing import Any
 
-import pytest
 from sqlalchemy import event, select
 
 from app.db import unit_of_work
