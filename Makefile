@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench-smoke clean
+.PHONY: run test lint typecheck check bench bench-smoke clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The benchmark (docs/benchmark.md): a 10k smoke run, or SIZE=10k|100k|1m.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench run --size 10k --smoke
+
+bench: $(STAMP)
+	$(BIN)/python -m bench run --size $${SIZE:-100k}
 
 clean:
 	rm -rf $(VENV) var/*.db
