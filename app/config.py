@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # gets a service user (and so a quota) of its own.
     quota_window_seconds: int = Field(default=60, ge=1, le=3600)
     quota_screenings: int = Field(default=600, ge=1)  # single screenings per window
-    quota_screening_items: int = Field(default=1000, ge=1)  # identities in batches per window
+    quota_screening_items: int = Field(default=3000, ge=1)  # identities in batches per window
     quota_searches: int = Field(default=300, ge=1)  # searches and list pages per window
     # An alert audit event (security.enumeration_suspected) once per principal, action and
     # enumeration window when this many misses (answers that found nothing) come in a row.

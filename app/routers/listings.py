@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
 from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.quota import SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -37,10 +38,16 @@ AppealReader = Annotated[
 ]
 
 
-@router.get("", response_model=Page[ListingRead], responses=problem_responses(401, 403, 422))
+@router.get(
+    "",
+    response_model=Page[ListingRead],
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[SearchQuota],
+)
 def list_listings(
     actor: ListingReader,
     session: SessionDep,
+    clock: ClockDep,
     official_id: uuid.UUID | None = None,
     status: str | None = Query(default=None, pattern="^(active|under_appeal|upheld|overturned)$"),
     basis: str | None = Query(default=None, pattern="^(failed_vetting|refused_vetting|expelled)$"),
@@ -53,6 +60,7 @@ def list_listings(
     rows = listing_service.list_listings(
         session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
     )
+    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     more = len(rows) > limit
     rows = rows[:limit]
     items = presenters.listing_views(session, rows, viewer_country=actor.country)

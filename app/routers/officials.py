@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
 from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.quota import SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -89,10 +90,16 @@ def register_official(
     return result
 
 
-@router.get("", response_model=Page[OfficialSummary], responses=problem_responses(401, 403, 422))
+@router.get(
+    "",
+    response_model=Page[OfficialSummary],
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[SearchQuota],
+)
 def search_officials(
     actor: CountryReader,
     session: SessionDep,
+    clock: ClockDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     name: str | None = Query(default=None, min_length=1, max_length=200),
@@ -115,6 +122,7 @@ def search_officials(
         after=after,
         limit=limit,
     )
+    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     more = len(rows) > limit
     rows = rows[:limit]
     items = [

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from app.api.idempotency import Idempotency
 from app.api.problems import TYPE_BASE
+from app.api.quota import ScreeningBatchQuota, ScreeningQuota, record_outcome, record_outcomes
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -168,7 +169,8 @@ def _problem(request: Request, exc: AppError) -> Problem:
     "",
     status_code=201,
     response_model=ScreeningRead,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[ScreeningQuota],
 )
 def create_screening(
     body: ScreeningCreate,
@@ -186,6 +188,9 @@ def create_screening(
         session, actor=actor, settings=settings, data=_input(body), now=clock.now()
     )
     view = _view(result)
+    record_outcome(
+        session, principal=actor, action="screening", hit=view.verdict != "clear", now=clock.now()
+    )
     idem.remember(201, view)
     return view
 
@@ -193,7 +198,8 @@ def create_screening(
 @router.post(
     "/batch",
     response_model=ScreeningBatchRead,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[ScreeningBatchQuota],
 )
 def create_screening_batch(
     body: ScreeningBatchCreate,
@@ -222,6 +228,13 @@ def create_screening_batch(
         for i, a in enumerate(answers)
     ]
     verdicts = [it.result.verdict for it in items if it.result is not None]
+    record_outcomes(
+        session,
+        principal=actor,
+        action="screening_batch",
+        hits=[v != "clear" for v in verdicts],
+        now=clock.now(),
+    )
     view = ScreeningBatchRead(
         batch_id=batch_id,
         summary=BatchSummary(

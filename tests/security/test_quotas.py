@@ -442,11 +442,6 @@ def _quota_actions(dependant: Any) -> set[str]:
     return found
 
 
-@pytest.mark.xfail(
-    reason="the screening and search routers are wired by their owners "
-    "(docs/security.md, 'Wiring'); remove this mark once they are",
-    strict=False,
-)
 @pytest.mark.parametrize(("method", "path", "action"), METERED)
 def test_real_routes_are_metered(app: FastAPI, method: str, path: str, action: str) -> None:
     """Screening and search carry their quota and document the 429."""
