@@ -141,7 +141,21 @@ def _from_api_key(session: Any, raw: str, now: dt.datetime) -> Principal:
         raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
     if not user.is_active:
         raise Unauthorized("API key is invalid", code="API_KEY_INVALID")
+    _note_use(session, key, now)
     return _principal(user, "api_key", key.id)
+
+
+# How stale ``ApiKey.last_used_at`` may get. Writing it on every call would put a row lock on
+# the key under every concurrent request of a busy machine client; once a minute is enough
+# for its owner to see which keys are alive.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _note_use(session: Any, key: ApiKey, now: dt.datetime) -> None:
+    """Record when the key was last used (shown in GET /api-keys), at most once a minute. It
+    is written by the request's own transaction: a request that fails leaves it unchanged."""
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key.last_used_at = now
 
 
 def require_roles(*roles: Role) -> Callable[..., Principal]:

@@ -3,6 +3,7 @@ with its owner's roles (R23) and country (R24)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -63,6 +64,43 @@ def test_key_lifecycle(client: TestClient, make_user: Any) -> None:
     assert revoked["revoked_at"] is not None
     # Revoking again changes nothing and is not an error.
     assert client.delete(f"{KEYS}/{created['id']}", headers=owner.headers).status_code == 204
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(
+    client: TestClient, make_user: Any, clock: Any
+) -> None:
+    """R26: an owner sees when each key was last used, so a forgotten or stolen key shows up;
+    the time moves in steps of a minute (no row lock on the key per request)."""
+    owner = make_user("personnel_officer")
+    _, key = _create_key(client, owner.headers)
+    [item] = _listed(client, owner.headers).json()["items"]
+    assert item["last_used_at"] is None
+
+    assert client.get(ME, headers=_with_key(key)).status_code == 200
+    first_use = clock.now()
+    [item] = _listed(client, owner.headers).json()["items"]
+    assert _when(item["last_used_at"]) == first_use
+
+    clock.advance(dt.timedelta(seconds=30))
+    assert client.get(ME, headers=_with_key(key)).status_code == 200
+    [item] = _listed(client, owner.headers).json()["items"]
+    assert _when(item["last_used_at"]) == first_use
+
+    clock.advance(dt.timedelta(seconds=31))
+    assert client.get(ME, headers=_with_key(key)).status_code == 200
+    [item] = _listed(client, owner.headers).json()["items"]
+    assert _when(item["last_used_at"]) == clock.now()
+
+    # A wrong secret with the right prefix is not a use of the key.
+    clock.advance(dt.timedelta(minutes=5))
+    wrong = key[: key.rindex("_") + 1] + "x" * (len(key) - key.rindex("_") - 1)
+    assert_problem(client.get(ME, headers=_with_key(wrong)), 401, "API_KEY_INVALID")
+    [item] = _listed(client, owner.headers).json()["items"]
+    assert _when(item["last_used_at"]) == clock.now() - dt.timedelta(minutes=5)
+
+
+def _when(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def test_only_a_hash_of_the_key_is_stored(
