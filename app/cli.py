@@ -14,7 +14,7 @@ from app.auth.principal import Country, Role
 from app.clock import Clock
 from app.commands import deliver as deliver_commands
 from app.commands import imports as import_commands
-from app.config import load_settings
+from app.config import ConfigurationError, load_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.errors import AppError
 
@@ -38,17 +38,55 @@ def alembic_config(database_url: str) -> object:
     return cfg
 
 
+def _prepare_storage(database_url: str, *, min_free_bytes: int) -> None:
+    """For SQLite: create the database's directory, then refuse a store that cannot be written
+    (a read-only file or directory, a full disk) with ``ConfigurationError``, as the server
+    refuses to start on one. PostgreSQL is left to the migration itself."""
+    from sqlalchemy.engine import make_url
+
+    from app.main import check_storage
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(str(url.database).removeprefix("file:").split("?", 1)[0])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the directory of the SQLite database {path} cannot be created "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
+    engine = make_engine(database_url)
+    try:
+        check_storage(engine, min_free_bytes=min_free_bytes)
+    finally:
+        engine.dispose()
+
+
 @app.command()
 def migrate(revision: str = "head") -> None:
-    """Apply database migrations (run before serving)."""
+    """Apply database migrations (run before serving). Exits 2 with one line on standard
+    error when the database cannot be written (read-only SQLite file or directory, full
+    disk)."""
     from alembic import command
+    from sqlalchemy.exc import OperationalError
 
     settings = load_settings()
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
+    try:
+        _prepare_storage(settings.database_url, min_free_bytes=settings.storage_min_free_bytes)
+        command.upgrade(alembic_config(settings.database_url), revision)  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except OperationalError as exc:
+        # The first line of the driver's message: the rest may quote SQL.
+        reason = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else ""
+        typer.echo(
+            f"error: the database cannot be migrated ({type(exc.orig or exc).__name__}: {reason})",
+            err=True,
         )
-    command.upgrade(alembic_config(settings.database_url), revision)  # type: ignore[arg-type]
+        raise typer.Exit(code=2) from None
     typer.echo(f"database at {revision}")
 
 
@@ -105,16 +143,23 @@ def sweep(
     deadlines (R15, R16), and task forces suspended or reinstated by the clock (R19). Safe to
     run repeatedly and from several processes at once."""
     from app.commands.sweep import run as run_revetting_sweep
+    from app.services.audit import chain
     from app.services.task_forces import sweep_task_forces
 
     run_revetting_sweep(as_json=as_json)
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
-        changed = sweep_task_forces(make_sessionmaker(engine), now=Clock().now())
+        factory = make_sessionmaker(engine)
+        changed = sweep_task_forces(factory, now=Clock().now())
+        # Audit events whose chaining failed after their commit are linked here at the latest
+        # (also by any later write and by GET /audit/verify; docs/security.md, 3.7).
+        linked = chain(factory)
     finally:
         engine.dispose()
     typer.echo(f"task forces: {changed} status transition(s) recorded")
+    if linked:
+        typer.echo(f"audit: {linked} pending event(s) linked into the chain")
 
 
 def _today() -> dt.date:

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str = Field(default_factory=lambda: f"sqlite:///{VAR_DIR / 'registry.db'}")
     database_pool_size: int = 10
+    # PostgreSQL: seconds a new connection may take before it fails (503, /readyz fails).
+    database_connect_timeout_seconds: int = Field(default=5, ge=1, le=60)
 
     # Secrets: base64url (32 random bytes) or, for the signing key, a PEM/base64 raw Ed25519 seed.
     jwt_secret: str | None = None
@@ -107,6 +109,10 @@ class Settings(BaseSettings):
     deliver_in_process: bool = False
     deliver_poll_seconds: float = Field(default=5.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Webhook URLs whose host is (or resolves to) a loopback, private, link-local, multicast,
+    # reserved or unspecified address are refused at registration and at delivery (SSRF,
+    # docs/security.md). Only for a development or test receiver on such an address.
+    webhook_allow_private_hosts: bool = False
 
     @model_validator(mode="after")
     def _screening_thresholds_ordered(self) -> Settings:

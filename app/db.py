@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+# Seconds a new PostgreSQL connection may take (TCP, TLS, authentication) before it fails: a
+# database that is down or unreachable answers 503 promptly instead of holding the request.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection,
+    PostgreSQL a connect timeout. ``hide_parameters``: the text of a database error never
+    carries the statement's parameters (names, blind indexes), so logging one is safe."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -35,12 +51,19 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    connect_args: dict[str, Any] = {}
+    if make_url(url).get_driver_name() in ("psycopg", "psycopg2") and (
+        "connect_timeout" not in make_url(url).query
+    ):
+        connect_args["connect_timeout"] = connect_timeout
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
+        connect_args=connect_args,
     )
 
 
@@ -50,10 +73,27 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def run_after_commit(session: Session) -> None:
     """Run the hooks services registered for after a successful commit (audit chaining,
-    outbox delivery nudges). They open their own sessions: this one is finished."""
+    outbox delivery nudges). They open their own sessions: this one is finished.
+
+    The write is committed whatever a hook does, so a hook's failure is logged and the other
+    hooks still run; the caller is answered as committed. Nothing is lost by it: an audit
+    event left unlinked stays in ``audit_pending`` and is linked by the next chaining (any
+    later write, ``GET /audit/verify``, ``registry sweep``), and an outbox row not nudged is
+    found by the delivery worker's next poll (docs/security.md, 3.7)."""
     session.info.pop("audit_chain_scheduled", None)
-    for hook in session.info.pop("after_commit", []):
-        hook()
+    hooks: list[Callable[[], object]] = session.info.pop("after_commit", [])
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:
+            # The class and the hook's name only: a driver error's text may quote SQL.
+            log.error(
+                "after-commit hook %s failed (%s); the write is committed and the work "
+                "is picked up later",
+                getattr(hook, "__qualname__", type(hook).__name__),
+                type(exc).__name__,
+                exc_info=exc,
+            )
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -20,7 +20,12 @@ from sqlalchemy.exc import OperationalError
 from app import logging as app_logging
 from app.api import problems
 from app.api.content_type import StrictContentTypeMiddleware
-from app.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.api.middleware import (
+    BodySizeLimitMiddleware,
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+)
+from app.api.nul import refuse_nul_characters
 from app.auth.passwords import PasswordHasher
 from app.clock import Clock
 from app.config import ConfigurationError, Settings, load_settings
@@ -156,7 +161,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or load_settings()
     if settings.env != "test":
         app_logging.configure(settings.log_level, settings.log_json)
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        connect_timeout=settings.database_connect_timeout_seconds,
+    )
     factory = make_sessionmaker(engine)
     # Services that need keys outside a request's dependencies (R12b identity keys) find them here.
     factory.configure(info={"settings": settings})
@@ -190,6 +199,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "or were expelled; career-long re-vetting; joint task-force eligibility."
         ),
         lifespan=lifespan,
+        # Every route: a NUL character in any string of a request is a 422 naming the field.
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -206,7 +217,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, include_in_schema=False
     )
-    # Outermost last: the request id exists before anything else runs.
+    # Outermost last: the request id exists before anything else runs. Innermost first: an
+    # unexpected error becomes its 500 problem inside the other middleware, so the answer
+    # carries the request id, security and CORS headers like every other.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(StrictContentTypeMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

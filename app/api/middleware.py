@@ -8,8 +8,10 @@ from typing import Any
 from asgi_correlation_id import correlation_id
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.problems import handle_unexpected
 from app.i18n import negotiate, translate
 
 SECURITY_HEADERS = [
@@ -46,6 +48,39 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class UnexpectedErrorMiddleware:
+    """Turn an unexpected exception into the 500 problem document here, inside the other
+    middleware, rather than in Starlette's ServerErrorMiddleware, which wraps all of them: its
+    answer would pass none of theirs, so it would lack ``X-Request-ID`` (the id a caller must
+    quote), the security headers and CORS. HTTP exceptions are left to their handlers; an error
+    after the answer has started cannot be answered again and goes on up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            if started:
+                raise
+            response = await handle_unexpected(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

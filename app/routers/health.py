@@ -4,6 +4,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.api.problems import problem
+
 router = APIRouter(tags=["operations"])
 
 
@@ -15,20 +17,18 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the database answers. 503 otherwise, so the balancer stops routing."""
+    """Ready to serve: the database answers. 503 otherwise, so the balancer stops routing;
+    a problem document like every other error (with ``request_id`` and ``Retry-After``)."""
     try:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception:
-        return JSONResponse(
-            {
-                "type": "https://vetting-registry.example/problems/database-unavailable",
-                "title": "Service unavailable",
-                "status": 503,
-                "detail": "The database is unreachable",
-                "code": "DATABASE_UNAVAILABLE",
-            },
-            status_code=503,
-            media_type="application/problem+json",
+        return problem(
+            request,
+            status=503,
+            code="DATABASE_UNAVAILABLE",
+            title="Service unavailable",
+            detail="The database is unreachable",
+            headers={"Retry-After": "5"},
         )
     return JSONResponse({"status": "ready"})

@@ -44,6 +44,7 @@ from app.services.webhooks import (
     TIMESTAMP_HEADER,
     WebhookSecretError,
     decrypt_secret,
+    destination_problem,
     sign,
 )
 
@@ -197,6 +198,12 @@ def _post(
         elapsed = int((time.monotonic() - started) * 1000)
         return _Outcome(status_code, error[:500] if error else None, elapsed)
 
+    # SSRF (docs/security.md): the host is resolved and every address checked before the call;
+    # a refused destination is a failed attempt like any other, retried and in the log.
+    refused = destination_problem(job.url, settings=settings)
+    if refused is not None:
+        log.warning("webhook delivery %s not sent: %s", job.delivery_id, refused)
+        return done(None, refused)
     try:
         secret = decrypt_secret(settings, job.secret_ciphertext, webhook_id=job.webhook_id)
     except WebhookSecretError:

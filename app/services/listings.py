@@ -122,9 +122,15 @@ def owning_country(session: Session, listing: Listing) -> str:
     return official.country
 
 
-def get_listing(session: Session, listing_id: uuid.UUID) -> Listing:
-    """Any listing is visible at verdict level to both countries (R9)."""
-    listing = session.get(Listing, listing_id)
+def get_listing(session: Session, listing_id: uuid.UUID, *, for_update: bool = False) -> Listing:
+    """Any listing is visible at verdict level to both countries (R9). ``for_update`` takes the
+    row lock (PostgreSQL) and reads the latest committed state: writers that decide from the
+    listing's status (appeals) queue on it, so the one that comes second sees the first's
+    change and is refused by the rule (409), not by the version check (412)."""
+    if for_update:
+        listing = session.get(Listing, listing_id, with_for_update=True, populate_existing=True)
+    else:
+        listing = session.get(Listing, listing_id)
     if listing is None:
         raise NotFound("No such listing", code="LISTING_NOT_FOUND")
     return listing
@@ -159,8 +165,10 @@ def file_appeal(
     session: Session, *, actor: Principal, listing_id: uuid.UUID, grounds: str, now: dt.datetime
 ) -> Appeal:
     """R10: the owning agency's personnel officer or the owning country's admin files it; the
-    listing moves to ``under_appeal`` and still blocks."""
-    listing = get_listing(session, listing_id)
+    listing moves to ``under_appeal`` and still blocks. Of two appeals filed at once, the
+    second is refused 409 ``LISTING_NOT_APPEALABLE``, as if it had come later (the request
+    carries no ``If-Match``, so 412 would not be an answer it can act on)."""
+    listing = get_listing(session, listing_id, for_update=True)
     if owning_country(session, listing) != actor.country:
         raise NotFound("No such listing", code="LISTING_NOT_FOUND")
     if not actor.has(Role.ADMIN) and actor.agency_id != listing.listed_by:
@@ -209,11 +217,12 @@ def decide_appeal(
     now: dt.datetime,
 ) -> Appeal:
     """R10: the owning country's admin upholds or overturns; an overturned listing stops
-    blocking and stays in history."""
-    listing = get_listing(session, listing_id)
+    blocking and stays in history. Two decisions at once: the second waits for the listing's
+    row lock and is refused 409 ``APPEAL_DECIDED``."""
+    listing = get_listing(session, listing_id, for_update=True)
     if owning_country(session, listing) != actor.country:
         raise NotFound("No such listing", code="LISTING_NOT_FOUND")
-    appeal = session.get(Appeal, appeal_id)
+    appeal = session.get(Appeal, appeal_id, populate_existing=True)
     if appeal is None or appeal.listing_id != listing.id:
         raise NotFound("No such appeal", code="APPEAL_NOT_FOUND")
     if appeal.status != "pending":

@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
+import socket
 import uuid
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -136,10 +138,67 @@ def verify_signature(
 # --- registration ----------------------------------------------------------------------------
 
 
-def validate_url(url: str) -> str:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Names that always mean this machine (RFC 6761); any other name is checked once resolved, at
+# delivery.
+LOCAL_NAMES = ("localhost", "localhost.localdomain")
+
+
+def forbidden_address(address: IPAddress) -> bool:
+    """Whether a webhook may not be sent to ``address`` (SSRF, docs/security.md): loopback,
+    private (RFC 1918, fc00::/7), link-local (169.254/16 with the cloud metadata address
+    169.254.169.254, fe80::/10), unspecified, multicast, reserved, or otherwise not global
+    (shared 100.64/10, documentation ranges, IPv6 site-local). An IPv4-mapped IPv6 address is
+    judged as its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return forbidden_address(address.ipv4_mapped)
+        if address.is_site_local:
+            return True
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or not address.is_global
+    )
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address ``host`` spells, in any form a resolver accepts (``127.1``, ``0x7f.0.0.1``,
+    ``2130706433``, ``[::1]``), or None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _host_problem(host: str) -> str | None:
+    name = host.rstrip(".").lower()
+    if name in LOCAL_NAMES or name.endswith(".localhost"):
+        return "must not name this machine (localhost)"
+    address = literal_address(name)
+    if address is not None and forbidden_address(address):
+        return "must not be a loopback, private, link-local, multicast or reserved address"
+    return None
+
+
+def validate_url(url: str, *, settings: Settings | None = None) -> str:
     """An absolute http(s) URL with a host and no credentials (they would be stored in clear
-    and end up in logs)."""
-    problem = _url_problem(url)
+    and end up in logs); its host not a loopback, private, link-local, multicast, reserved or
+    unspecified address nor ``localhost`` (unless ``webhook_allow_private_hosts``); ``https``
+    only in production."""
+    problem = url_problem(
+        url,
+        allow_private=settings.webhook_allow_private_hosts if settings else False,
+        require_https=settings.env == "production" if settings else False,
+    )
     if problem is not None:
         raise Unprocessable(
             "The webhook URL is not acceptable",
@@ -149,7 +208,11 @@ def validate_url(url: str) -> str:
     return url
 
 
-def _url_problem(url: str) -> str | None:
+def url_problem(
+    url: str, *, allow_private: bool = False, require_https: bool = False
+) -> str | None:
+    """What is wrong with ``url`` as a webhook URL, or None. Names are not resolved here (the
+    answer could change before delivery): delivery resolves them and checks every address."""
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters"
     if any(ch.isspace() or not ch.isprintable() for ch in url):
@@ -165,6 +228,41 @@ def _url_problem(url: str) -> str | None:
         return "must name a host"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials"
+    if require_https and parts.scheme != "https":
+        return "must be an https URL in production"
+    if not allow_private:
+        return _host_problem(parts.hostname)
+    return None
+
+
+def destination_problem(url: str, *, settings: Settings) -> str | None:
+    """Checked before every delivery: what forbids posting to ``url`` now, or None. The URL is
+    checked again (a setting may have changed since registration), then the host is resolved
+    and every address it resolves to must be allowed, so a name pointing at an internal
+    address (or re-pointed after registration) is not called."""
+    problem = url_problem(
+        url,
+        allow_private=settings.webhook_allow_private_hosts,
+        require_https=settings.env == "production",
+    )
+    if problem is not None:
+        return f"refused: the URL {problem}"
+    if settings.webhook_allow_private_hosts:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"cannot resolve the host ({type(exc).__name__})"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if forbidden_address(address):
+            return (
+                "refused: the host resolves to a loopback, private, link-local, multicast "
+                "or reserved address"
+            )
     return None
 
 
@@ -199,7 +297,7 @@ def register_webhook(
 ) -> tuple[Webhook, str]:
     """Register a receiver for an agency's notifications (R12b) and return it with its signing
     secret, which is not kept in clear and cannot be shown again."""
-    validate_url(url)
+    validate_url(url, settings=settings)
     target = _target_agency(session, actor, agency_id)
     if target is None and not actor.has(Role.ADMIN):
         raise Forbidden("Personnel officers act only for their own agency", code="NOT_OWN_AGENCY")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import shutil
 import socket
@@ -34,14 +35,25 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, make_url, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from app import main as app_main
+from app.cli import app as cli
 from app.clock import FixedClock
 from app.config import ConfigurationError, Settings
 from app.main import create_app
-from app.models import Appointment, AuditPending, Evaluation, Listing, Official, OfficialIdentifier
+from app.models import (
+    Appointment,
+    AuditPending,
+    Evaluation,
+    Listing,
+    Official,
+    OfficialIdentifier,
+    User,
+)
 from tests.api.test_conventions import assert_problem, user_body
 from tests.conftest import upgrade
 from tests.registry.builders import make_agency, official_body, with_result
@@ -428,4 +440,168 @@ def test_a_database_turned_read_only_while_running_answers_503(
         response = client.post("/api/v1/users", json=user_body(), headers=headers)
         assert_problem(response, 503, "DATABASE_UNAVAILABLE")
     finally:
+        app.state.engine.dispose()
+
+
+# --- After the commit: a failing hook does not turn a committed write into an error ----------
+
+
+def _refuse_audit_links(engine: Any, *, on: bool) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            if on:
+                conn.exec_driver_sql(
+                    "CREATE FUNCTION refuse_audit_link() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'injected chaining failure'; END $$ LANGUAGE plpgsql"
+                )
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER refuse_audit_link BEFORE INSERT ON audit_links "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_audit_link()"
+                )
+            else:
+                conn.exec_driver_sql("DROP TRIGGER refuse_audit_link ON audit_links")
+                conn.exec_driver_sql("DROP FUNCTION refuse_audit_link()")
+        elif on:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_audit_link BEFORE INSERT ON audit_links "
+                "BEGIN SELECT RAISE(ABORT, 'injected chaining failure'); END"
+            )
+        else:
+            conn.exec_driver_sql("DROP TRIGGER refuse_audit_link")
+
+
+def test_a_failed_audit_chaining_after_commit_answers_the_committed_write(
+    client: TestClient,
+    factory: sessionmaker[Session],
+    settings: Settings,
+    make_user: Any,
+    engine_for: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The audit chain is linked after the commit (R22). When that step fails (here the
+    database refuses new links), the write is committed all the same and is answered 201, not
+    500/503 (a client would retry a write that happened); the failure is logged without the
+    request's data; the event waits in ``audit_pending`` and is linked by the next chaining:
+    ``registry sweep`` (a quiet system), any later write, ``GET /audit/verify``."""
+    admin, auditor = make_user("admin", "MX"), make_user("auditor", "MX")
+    for name in list(os.environ):
+        if name.startswith("REGISTRY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REGISTRY_ENV", "test")
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", settings.database_url)
+    for key in ("jwt_secret", "identifier_key", "blind_index_key", "signing_key"):
+        monkeypatch.setenv(f"REGISTRY_{key.upper()}", getattr(settings, key))
+    # A first sweep does its one-off work (default policies, audited), so the one below
+    # records nothing of its own: what it links is what the failed chaining left.
+    assert CliRunner().invoke(cli, ["sweep"]).exit_code == 0
+    engine = engine_for()
+    _refuse_audit_links(engine, on=True)
+    body = user_body(username="hooked_user")
+    with caplog.at_level(logging.ERROR, logger="app.db"):
+        response = client.post("/api/v1/users", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    with factory() as session:
+        assert session.scalar(select(User).where(User.username == "hooked_user")) is not None
+    assert _count(factory, AuditPending) >= 1
+    [record] = [r for r in caplog.records if r.name == "app.db"]
+    assert "after-commit hook" in record.getMessage()
+    assert "hooked_user" not in caplog.text
+    assert body["password"] not in caplog.text
+
+    _refuse_audit_links(engine, on=False)
+    result = CliRunner().invoke(cli, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert "pending event(s) linked into the chain" in result.output
+    assert _count(factory, AuditPending) == 0
+    verify = client.get("/api/v1/audit/verify", headers=auditor.headers)
+    assert verify.status_code == 200, verify.text
+    assert verify.json()["ok"] is True
+
+
+# --- `registry migrate` on storage it cannot write ------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["read-only file", "missing read-only file"])
+def test_migrate_on_a_read_only_database_exits_2_with_a_clear_error(
+    sqlite_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """``registry migrate`` where SQLite cannot write (a read-only file or mount; as root,
+    file modes do not stop writes, so the read-only open mode stands for them): one line on
+    standard error saying so, exit status 2, no traceback, nothing created."""
+    target = sqlite_db if case == "read-only file" else tmp_path / "absent.db"
+    for name in list(os.environ):
+        if name.startswith("REGISTRY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REGISTRY_ENV", "test")
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", _read_only_url(target))
+    monkeypatch.setenv("REGISTRY_DEV_SECRETS_FILE", str(tmp_path / "dev-secrets.json"))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli, ["migrate"])
+    finally:
+        root.handlers, _ = saved[0], root.setLevel(saved[1])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    assert "Traceback" not in result.output
+    [line] = [x for x in result.output.splitlines() if x.strip()]
+    assert line.startswith("error: ")
+    assert str(target) in line
+    assert "cannot be written" in line
+    assert not (ROOT / "file:").exists()
+    assert not Path("file:").exists()
+    if case != "read-only file":
+        assert not target.exists()
+
+
+# --- The engine: parameters hidden, a dead database answered promptly -----------------------
+
+
+def test_database_errors_never_carry_the_statements_parameters(app: Any) -> None:
+    """A driver error's text ends up in logs and tracebacks: it must not quote the values
+    bound to the statement (names, identifiers, blind indexes)."""
+    secret = "HEGJ850314HDFRRN01"
+    engine = app.state.engine
+    with pytest.raises(DBAPIError) as info, engine.connect() as conn:
+        conn.execute(text("SELECT x FROM no_such_table WHERE y = :v"), {"v": secret})
+    assert secret not in str(info.value)
+    assert "hidden" in str(info.value)
+
+
+def test_an_unresponsive_database_is_answered_503_within_the_connect_timeout(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """A PostgreSQL host that accepts the connection and never answers (a hung server, a
+    black-holed network): without a connect timeout every request would wait forever; with
+    ``database_connect_timeout_seconds`` it fails in that time and is answered 503."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    url = f"postgresql+psycopg://registry@127.0.0.1:{port}/registry"
+    app = create_app(
+        settings.model_copy(update={"database_url": url, "database_connect_timeout_seconds": 2}),
+        clock=clock,
+    )
+    answers: list[httpx.Response] = []
+
+    def ask() -> None:
+        answers.append(TestClient(app, raise_server_exceptions=False).get("/readyz"))
+
+    started = time.monotonic()
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    asker.join(timeout=15)
+    elapsed = time.monotonic() - started
+    try:
+        assert not asker.is_alive(), "the request is still waiting for the database"
+        [ready] = answers
+        assert_problem(ready, 503, "DATABASE_UNAVAILABLE")
+        assert 1.5 <= elapsed < 10
+    finally:
+        silent.close()  # releases a request stuck without the timeout
+        asker.join(timeout=10)
         app.state.engine.dispose()

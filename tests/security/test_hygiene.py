@@ -405,10 +405,10 @@ def test_no_secret_or_raw_identifier_reaches_the_logs(
     json_logs: io.StringIO,
 ) -> None:
     """A realistic flow on a real server, logged as in production (JSON, here at DEBUG with
-    SQL): an admin creates a clerk with a password; the clerk logs in (and once fails), makes
-    an API key, registers an official with a CURP, screens the CURP, and makes a mistake with
-    another CURP. Neither passwords, the token, the API key nor either CURP appears in the logs
-    or in the audit log."""
+    SQL, whose parameters the engine hides): an admin creates a clerk with a password; the
+    clerk logs in (and once fails), makes an API key, registers an official with a CURP,
+    screens the CURP, and makes a mistake with another CURP. Neither passwords, the token,
+    the API key nor either CURP appears in the logs or in the audit log."""
     agency = make_agency(factory, country="MX")
     admin = make_user("admin", "MX")
     password, wrong = "Cl3rk-Passw0rd-Secreto", "Wr0ng-Passw0rd-Guess"
@@ -450,7 +450,10 @@ def test_no_secret_or_raw_identifier_reaches_the_logs(
     text = json_logs.getvalue()
     assert "INSERT INTO officials" in text or "INSERT INTO official" in text, "SQL not logged?"
     assert '"logger": "uvicorn.access"' in text, "access log not captured?"
-    assert "TORRES" in text, "SQL parameters not logged? (then the scan below proves nothing)"
+    # The engine hides bound parameters (hide_parameters=True): SQL is logged, its values not,
+    # so even a name (not a secret, but personal data) never reaches the logs through SQL.
+    assert "parameters hidden" in text, "SQL parameters not hidden?"
+    assert "TORRES" not in text
     with factory() as session:
         audit = "\n".join(
             repr(vars(e)) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
@@ -470,3 +473,114 @@ def test_no_secret_or_raw_identifier_reaches_the_logs(
             assert secret not in haystack, f"{name} found in the {where}"
             assert secret.lower() not in haystack.lower(), f"{name} found in the {where}"
     assert dt.date.fromisoformat(official["date_of_birth"])  # the flow used real data
+
+
+# --- NUL characters (422 naming the field) ------------------------------------------------------
+
+
+def _fields(response: httpx.Response) -> list[str]:
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert all(e["type"] == "string_nul" for e in body["errors"]), body
+    return [e["field"] for e in body["errors"]]
+
+
+def test_nul_characters_are_refused_naming_the_field(
+    client: TestClient, make_user: Any, factory: sessionmaker[Session]
+) -> None:
+    """PostgreSQL cannot store U+0000 and SQLite would keep it: wherever a request carries one
+    (a JSON string or key at any depth, a batch item, a query parameter, a form field), the
+    answer is a 422 problem naming each field, nothing is written and no quota is used."""
+    agency = make_agency(factory, country="MX")
+    hr = make_user("personnel_officer", "MX", agency_id=agency)
+    admin = make_user("admin", "MX")
+
+    body = official_body(agency)
+    body["given_names"] = "JUAN\x00CARLOS"
+    body["identifiers"] = [{"scheme": "CURP", "value": "HEGJ850314HDFRRN0\x001"}]
+    body["appointment"]["position"] = "Agente\x00"
+    response = client.post("/api/v1/officials", json=body, headers=hr.headers)
+    assert _fields(response) == [
+        "body.given_names",
+        "body.identifiers.0.value",
+        "body.appointment.position",
+    ]
+
+    item = {"given_names": "ANA", "first_surname": "LOPEZ", "date_of_birth": "1980-01-01"}
+    batch = {"items": [item, {**item, "first_surname": "LO\x00PEZ"}]}
+    response = client.post("/api/v1/screenings/batch", json=batch, headers=hr.headers)
+    assert _fields(response) == ["body.items.1.first_surname"]
+
+    response = client.post("/api/v1/screenings", json={**item, "gi\x00ven": 1}, headers=hr.headers)
+    assert _fields(response) == ["body.gi\\u0000ven"]
+
+    response = client.get("/api/v1/officials", params={"name": "AN\x00A"}, headers=hr.headers)
+    assert _fields(response) == ["query.name"]
+
+    response = client.post(USERS, json=user_body(username="nul\x00user"), headers=admin.headers)
+    assert _fields(response) == ["body.username"]
+
+    response = client.post(TOKEN, data={"username": "a\x00b", "password": "x" * 12})
+    assert _fields(response) == ["body.username"]
+
+    response = client.post(
+        "/api/v1/officials", json=body, headers={**hr.headers, "Accept-Language": "es"}
+    )
+    assert response.json()["title"] == "La validación falló"
+
+    from app.models import Official, RateCounter
+
+    with factory() as session:
+        assert session.scalars(select(Official.id)).all() == []
+        assert session.scalars(select(RateCounter.key)).all() == []  # no quota consumed
+    assert _user_count(factory) == 2
+
+
+# --- The request id on every answer -------------------------------------------------------------
+
+
+def test_a_500_carries_the_request_id_and_the_security_headers(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """Starlette's outermost error middleware would answer an unexpected error past every other
+    middleware: no ``X-Request-ID`` header (the id to quote), no security headers. The 500
+    problem is made inside them instead."""
+    app = create_app(settings, clock=clock)
+
+    @app.get("/api/v1/test-crash")
+    def crash() -> None:
+        raise RuntimeError("internal state that must not leak")
+
+    request_id = uuid.uuid4().hex
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            response = c.get("/api/v1/test-crash", headers={"X-Request-ID": request_id})
+    finally:
+        app.state.engine.dispose()
+    body = assert_problem(response, 500, "INTERNAL_ERROR")
+    assert body["request_id"] == request_id
+    assert response.headers["x-request-id"] == request_id
+    _assert_security_headers(response)
+    assert "internal state" not in response.text
+
+
+def test_readyz_failure_is_a_problem_with_the_request_id(
+    settings: Settings, clock: FixedClock, tmp_path: Any
+) -> None:
+    """``/readyz`` on a database it cannot reach: 503 problem document with ``request_id``,
+    ``instance`` and ``Retry-After``, in Spanish on request, like every other problem."""
+    gone = f"sqlite:///{tmp_path / 'no-such-directory' / 'registry.db'}"
+    app = create_app(settings.model_copy(update={"database_url": gone}), clock=clock)
+    request_id = uuid.uuid4().hex
+    try:
+        client = TestClient(app, raise_server_exceptions=False)  # no lifespan: it would refuse
+        response = client.get(
+            "/readyz", headers={"X-Request-ID": request_id, "Accept-Language": "es"}
+        )
+    finally:
+        app.state.engine.dispose()
+    body = assert_problem(response, 503, "DATABASE_UNAVAILABLE")
+    assert body["request_id"] == request_id
+    assert body["instance"] == "/readyz"
+    assert body["title"] == "Servicio no disponible"
+    assert response.headers["x-request-id"] == request_id
+    assert response.headers["retry-after"] == "5"

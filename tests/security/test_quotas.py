@@ -450,3 +450,129 @@ def test_real_routes_are_metered(app: FastAPI, method: str, path: str, action: s
     [route] = [r for r in api_routes(app) if r.method_path == f"{method} {path}"]
     assert action in _quota_actions(route.dependant)
     assert "429" in app.openapi()["paths"][path][method.lower()]["responses"]
+
+
+# --- The real routes under small quotas ---------------------------------------------------------
+
+SCREENINGS = "/api/v1/screenings"
+
+
+def _identity(n: int) -> dict[str, Any]:
+    """Nobody the empty registry knows: every screening of it is a miss."""
+    return {
+        "given_names": f"PERSONA {chr(65 + n % 26)}",
+        "first_surname": f"INEXISTENTE {chr(65 + (n // 26) % 26)}",
+        "date_of_birth": (dt.date(1970, 1, 1) + dt.timedelta(days=n)).isoformat(),
+        "purpose": "hiring",
+    }
+
+
+@pytest.fixture
+def small(settings: Settings, clock: FixedClock) -> Iterator[TestClient]:
+    """The service with small quotas: 3 screenings, 4 batch identities and 2 searches per
+    minute; an enumeration alert after 3 misses in a row."""
+    app = create_app(
+        settings.model_copy(
+            update={
+                "quota_window_seconds": WINDOW,
+                "quota_screenings": 3,
+                "quota_screening_items": 4,
+                "quota_searches": 2,
+                "enumeration_miss_threshold": 3,
+            }
+        ),
+        clock=clock,
+    )
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            yield c
+    finally:
+        app.state.engine.dispose()
+
+
+@pytest.fixture
+def clerk(factory: sessionmaker[Session], make_user: Any) -> Any:
+    from tests.registry.builders import make_agency
+
+    return make_user("personnel_officer", "MX", agency_id=make_agency(factory, country="MX"))
+
+
+def _assert_429(response: httpx.Response, quota: str, retry_after: int) -> None:
+    body = assert_problem(response, 429, "QUOTA_EXCEEDED")
+    assert body["quota"] == quota
+    assert response.headers["retry-after"] == str(retry_after)
+
+
+def test_post_screenings_is_refused_429_after_its_quota(
+    small: TestClient, clerk: Any, clock: FixedClock
+) -> None:
+    clock.advance(dt.timedelta(seconds=20))  # 40 s left in the window
+    for n in range(3):
+        response = small.post(SCREENINGS, json=_identity(n), headers=clerk.headers)
+        assert response.status_code == 201, response.text
+    _assert_429(small.post(SCREENINGS, json=_identity(3), headers=clerk.headers), "screening", 40)
+    clock.advance(dt.timedelta(seconds=40))
+    assert small.post(SCREENINGS, json=_identity(4), headers=clerk.headers).status_code == 201
+
+
+def test_post_screenings_batch_is_refused_429_by_its_identities(
+    small: TestClient, clerk: Any
+) -> None:
+    three = {"items": [_identity(n) for n in range(3)]}
+    response = small.post(f"{SCREENINGS}/batch", json=three, headers=clerk.headers)
+    assert response.status_code == 200, response.text
+    two = {"items": [_identity(n) for n in range(3, 5)]}
+    _assert_429(
+        small.post(f"{SCREENINGS}/batch", json=two, headers=clerk.headers), "screening_batch", 60
+    )
+    one = {"items": [_identity(5)]}
+    assert small.post(f"{SCREENINGS}/batch", json=one, headers=clerk.headers).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v1/officials", "/api/v1/listings"])
+def test_searches_are_refused_429_after_their_quota(
+    small: TestClient, clerk: Any, make_user: Any, path: str
+) -> None:
+    for _ in range(2):
+        response = small.get(path, headers=clerk.headers)
+        assert response.status_code == 200, response.text
+    _assert_429(small.get(path, headers=clerk.headers), "search", 60)
+    other = make_user("admin", "MX")
+    assert small.get(path, headers=other.headers).status_code == 200  # a quota per user
+
+
+def test_a_run_of_missed_screenings_raises_the_enumeration_alert(
+    small: TestClient, clerk: Any, factory: sessionmaker[Session]
+) -> None:
+    """Through the real routes: two single screenings and a batch of one, all misses, reach
+    the threshold of three in a row; the alert is raised once, and is in the audit log."""
+    for n in range(2):
+        response = small.post(SCREENINGS, json=_identity(n), headers=clerk.headers)
+        assert response.status_code == 201, response.text
+        assert response.json()["verdict"] == "clear"
+    assert _events(factory, "security.enumeration_suspected") == []
+    batch = {"items": [_identity(2)]}
+    assert small.post(f"{SCREENINGS}/batch", json=batch, headers=clerk.headers).is_success
+    [alert] = _events(factory, "security.enumeration_suspected")
+    assert (alert.actor_id, alert.outcome) == (clerk.id, "alert")
+    assert alert.details["activity"] == "screening"
+    assert alert.details["misses_in_a_row"] == 3
+
+
+def test_empty_search_pages_raise_the_enumeration_alert(
+    settings: Settings, clock: FixedClock, clerk: Any, factory: sessionmaker[Session]
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"quota_searches": 10, "enumeration_miss_threshold": 3}),
+        clock=clock,
+    )
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            for name in ("AAA", "BBB", "CCC"):
+                response = c.get("/api/v1/officials", params={"name": name}, headers=clerk.headers)
+                assert response.status_code == 200, response.text
+                assert response.json()["items"] == []
+    finally:
+        app.state.engine.dispose()
+    [alert] = _events(factory, "security.enumeration_suspected")
+    assert alert.details["activity"] == "search"

@@ -6,8 +6,16 @@ from typing import Any
 import httpx
 import pytest
 
+from app.config import Settings
 from tests.registry.builders import make_agency
 from tests.watches.support import Receiver
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receivers of these tests listen on 127.0.0.1, which the service refuses by default
+    (SSRF, docs/security.md; tests/security/test_webhook_ssrf.py proves the refusal)."""
+    return settings.model_copy(update={"webhook_allow_private_hosts": True})
 
 
 @pytest.fixture

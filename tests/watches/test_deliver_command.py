@@ -44,6 +44,8 @@ def test_deliver_once_posts_what_is_due(
             monkeypatch.delenv(name)
     monkeypatch.setenv("REGISTRY_ENV", "test")
     monkeypatch.setenv("REGISTRY_DATABASE_URL", settings.database_url)
+    # The receiver is on 127.0.0.1, refused by default (SSRF, docs/security.md).
+    monkeypatch.setenv("REGISTRY_WEBHOOK_ALLOW_PRIVATE_HOSTS", "true")
     for key in ("jwt_secret", "identifier_key", "blind_index_key", "signing_key"):
         monkeypatch.setenv(f"REGISTRY_{key.upper()}", getattr(settings, key))
 
