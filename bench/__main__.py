@@ -2,6 +2,7 @@
 
 python -m bench run --size 10k --smoke     # proves the harness, well under 3 minutes
 python -m bench run --size 100k            # a measurement
+python -m bench run --size 100k --import-only --phases officials,evaluations   # import only
 python -m bench generate --size 1m --out bench/.data/1m
 """
 
@@ -45,6 +46,17 @@ def run(
     ] = False,
     results_dir: Annotated[Path | None, typer.Option(help="Where reports go")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where generated files go")] = None,
+    import_only: Annotated[
+        bool,
+        typer.Option(help="Only generate and import (no server, no load): to iterate on imports"),
+    ] = False,
+    phases: Annotated[
+        str | None,
+        typer.Option(
+            help="Import phases to run, comma-separated, of officials, evaluations, "
+            "separations, reciprocal (default all; a phase needs the ones before it)"
+        ),
+    ] = None,
 ) -> None:
     """Generate the population, import it, load the server, replay the raw SQL, report."""
     from bench.run import Plan
@@ -63,8 +75,22 @@ def run(
         profile=profile,
         results_dir=results_dir,
         data_dir=data_dir,
+        import_only=import_only or None,
+        phases=_phases(phases),
     )
     execute(plan)
+
+
+def _phases(value: str | None) -> tuple[str, ...] | None:
+    from bench.populate import PHASES
+
+    if value is None:
+        return None
+    names = tuple(p.strip().lower() for p in value.split(",") if p.strip())
+    unknown = [n for n in names if n not in PHASES]
+    if unknown or not names:
+        raise typer.BadParameter(f"phases are {', '.join(PHASES)}", param_hint="--phases")
+    return names
 
 
 @cli.command()

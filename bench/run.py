@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -27,7 +28,7 @@ from bench.generate import (
     generate,
     surname_share,
 )
-from bench.populate import BenchDatabase, bench_settings, populate, server_env
+from bench.populate import PHASES, BenchDatabase, bench_settings, populate, server_env
 from bench.report import write
 from bench.server import Server
 
@@ -53,6 +54,9 @@ class Plan:
     profile: bool = False
     results_dir: Path = RESULTS_DIR
     data_dir: Path = DATA_DIR
+    # Generation and import only (no server, no load, no raw floor): to iterate on imports.
+    import_only: bool = False
+    phases: tuple[str, ...] = PHASES
 
     @classmethod
     def make(cls, size_label: str, smoke: bool, **overrides: Any) -> Plan:
@@ -210,8 +214,9 @@ def run(plan: Plan) -> tuple[Path, Path]:
         db.migrate()
         settings = bench_settings(db.url)
         print(f"import into {db.name} ({plan.workers} worker processes)", flush=True)
-        loaded, users = populate(db, settings, data, manifest, workers=plan.workers)
-        db.analyze()
+        loaded, users = populate(
+            db, settings, data, manifest, workers=plan.workers, phases=plan.phases
+        )
         results["import"] = {
             "workers": plan.workers,
             "officials_per_second": loaded.officials_per_second,
@@ -227,6 +232,9 @@ def run(plan: Plan) -> tuple[Path, Path]:
         }
         if loaded.errors:
             results["notes"].append(f"import rejected rows: {loaded.errors[:5]}")
+        if plan.import_only:
+            return _import_only(plan, results, stamp, loaded)
+        db.analyze()
         results["population"] = {
             "officials": loaded.officials,
             "listed": loaded.listed,
@@ -293,6 +301,24 @@ def run(plan: Plan) -> tuple[Path, Path]:
         log.unlink()
     print(f"report: {md_path} and {json_path} ({results['meta']['total_s']} s)", flush=True)
     return json_path, md_path
+
+
+def _import_only(plan: Plan, results: dict[str, Any], stamp: str, loaded: Any) -> tuple[Path, Path]:
+    """``--import-only``: the import's figures as JSON (no Markdown: nothing else was run)."""
+    results["meta"]["load_after"] = _load_avg()
+    results["meta"]["phases"] = list(plan.phases)
+    results["meta"]["workers"] = plan.workers
+    stem = f"{plan.size_label}-import-{stamp}"
+    plan.results_dir.mkdir(parents=True, exist_ok=True)
+    path = plan.results_dir / f"{stem}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(
+        f"officials: {loaded.officials_per_second:,.0f}/s, {loaded.officials_cpu_us:,.0f} CPU "
+        f"µs each; load average before {results['meta']['load_before']}, after "
+        f"{results['meta']['load_after']}; {path}",
+        flush=True,
+    )
+    return path, path
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - see bench/__main__.py

@@ -225,6 +225,7 @@ def make_user(app: FastAPI, client: TestClient, clock: FixedClock) -> Any:
                 require_agency=False,
             )
             user_id = user.id
+
         # Tokens are minted directly (login itself is tested in tests/api/test_auth.py):
         # a full Argon2 round trip per user would dominate the suite's time.
         def mint(user_id: uuid.UUID = user_id) -> str:

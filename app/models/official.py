@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     Uuid,
@@ -58,16 +59,19 @@ class OfficialIdentifier(Base):
 
 
 class OfficialNameKey(Base):
-    """Blocking keys for candidate retrieval in screening (R11): one indexed row per key."""
+    """Blocking keys for candidate retrieval in screening (R11): one indexed row per key.
+
+    The primary key leads with ``key``: screening looks rows up by key (``key IN (...)``, and
+    reads ``official_id`` from the same index), and nothing looks them up by official alone, so
+    one index serves both uniqueness and lookups (migration 0007; bulk imports write seven rows
+    per official, so a second index was a fifth of their database work)."""
 
     __tablename__ = "official_name_keys"
 
-    official_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("officials.id"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    official_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("officials.id"))
+    key: Mapped[str] = mapped_column(String(80))
 
-    __table_args__ = (Index("ix_official_name_keys_key", "key"),)
+    __table_args__ = (PrimaryKeyConstraint("key", "official_id"),)
 
 
 class Appointment(Base):

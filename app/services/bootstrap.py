@@ -47,4 +47,3 @@ def bootstrap_admin(
         return False
     log.warning("created bootstrap admin %s for %s", username, country)
     return True
-

@@ -435,14 +435,18 @@ def prepare(identity: Identity | PreparedIdentity) -> PreparedIdentity:
     return _prepare(identity)
 
 
+def _second_surname(text: str | None) -> _Surname | None:
+    """The second surname's form, or ``None`` when there is none (or only a placeholder)."""
+    if text is None:
+        return None
+    second = _surname_form(text)
+    return None if second.norm in _NO_SURNAME else second
+
+
 @lru_cache(maxsize=_CACHE_SIZE // 2)
 def _prepare(identity: Identity) -> PreparedIdentity:
     first = _surname_form(identity.first_surname)
-    second: _Surname | None = None
-    if identity.second_surname is not None:
-        second = _surname_form(identity.second_surname)
-        if second.norm in _NO_SURNAME:
-            second = None
+    second = _second_surname(identity.second_surname)
     all_compact = first.compact + (second.compact if second else "")
     return PreparedIdentity(
         identity=identity,
@@ -476,23 +480,31 @@ def blocking_keys(identity: Identity | PreparedIdentity) -> list[str]:
     month and day are written in swap-invariant order (smaller first), so a day/month swap
     never costs a key. At most 7 keys.
     """
-    p = prepare(identity)
-    dob = p.identity.date_of_birth
+    if isinstance(identity, PreparedIdentity):
+        given, first, second = identity.given, identity.first, identity.second
+        dob = identity.identity.date_of_birth
+    else:
+        # Only the per-name forms are needed (cached per string: surnames repeat a great deal);
+        # a whole PreparedIdentity of a never-seen person costs several times more, and bulk
+        # imports see nothing but never-seen people.
+        given, first = _given_form(identity.given_names), _surname_form(identity.first_surname)
+        second = _second_surname(identity.second_surname)
+        dob = identity.date_of_birth
     low, high = sorted((dob.month, dob.day))
     month_day = f"{low:02d}{high:02d}"
     date_key = f"{dob.year:04d}{month_day}"
 
-    skeletons = p.first.skeletons + (p.second.skeletons if p.second else ())
+    skeletons = first.skeletons + (second.skeletons if second else ())
     words = [w for w in dict.fromkeys(skeletons) if w][:3]
     keys = [f"S:{w}:{date_key}" for w in words]
-    initials = p.given.initials[:2]
+    initials = given.initials[:2]
     keys.extend(f"G:{i}:{date_key}" for i in initials)
 
     # The whole name, coarsely, for the two keys without a full date: surname skeletons (sorted,
     # so swapped surnames agree) and the first initial keep these blocks small.
-    names = [p.first.skeletons[0] if p.first.skeletons else ""]
-    if p.second is not None and p.second.skeletons:
-        names = sorted((names[0], p.second.skeletons[0]))
+    names = [first.skeletons[0] if first.skeletons else ""]
+    if second is not None and second.skeletons:
+        names = sorted((names[0], second.skeletons[0]))
     names.append(initials[0] if initials else "")
     name_key = ":".join(names)
     keys.append(f"Y:{name_key}:{dob.year:04d}")

@@ -314,7 +314,7 @@ def _identifier_hits(
 
 def candidate_ids_stmt(keys: Sequence[str], limit: int) -> Any:
     """The blocking-key lookup of one identity: listed officials sharing the most keys, at
-    most ``limit`` (``ix_official_name_keys_key`` serves the ``IN``)."""
+    most ``limit`` (``pk_official_name_keys``, led by key, serves the ``IN``)."""
     shared = func.count().label("shared")
     return (
         select(OfficialNameKey.official_id, shared)

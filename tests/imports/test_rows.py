@@ -9,6 +9,7 @@ import uuid
 from app.auth.principal import Principal
 from app.config import Settings
 from app.services.import_rows import (
+    OfficialBatch,
     PrepareContext,
     Record,
     Rejected,
@@ -71,14 +72,16 @@ def test_copy_text_written_by_hand_equals_the_generic_form(settings: Settings) -
     plain = prepare_batch(
         PrepareContext("officials", "MX", facts, actor, dump, False).materialise(), records, now
     )
-    for c, p in zip(copy, plain, strict=True):
-        assert not isinstance(c, Rejected)
+    assert isinstance(copy, OfficialBatch)
+    assert not copy.rejected
+    assert len(copy.rows) == len(plain) == 2
+    for n, p in enumerate(plain):
         assert not isinstance(p, Rejected)
-        assert c.copy is not None
         assert p.official is not None
         assert p.appointment is not None
+        assert copy.rows[n] == (p.line, p.end_line, p.source_ref, p.schemes, p.indexes)
         # Ids and ciphertexts are fresh per preparation: compare the shapes with them swapped in.
-        official_line, ident_lines, key_lines, appt_line = c.copy
+        official_line, ident_lines, key_lines, appt_line = copy.texts_of([n])
         oid = official_line.split("\t", 1)[0]
         expected_official = copy_line((uuid.UUID(oid), *p.official[1:]))
         assert official_line == expected_official
@@ -87,3 +90,13 @@ def test_copy_text_written_by_hand_equals_the_generic_form(settings: Settings) -
         assert appt_line == copy_line((uuid.UUID(appt_id), uuid.UUID(oid), *p.appointment[2:]))
         assert ident_lines.count("\n") == len(p.identifiers)
         assert "\\\\x" in ident_lines
+        for line in ident_lines.splitlines():
+            ident_id, owner, scheme, _index, _cipher, _at = line.split("\t")
+            assert owner == oid
+            assert uuid.UUID(ident_id).version == 4
+            assert scheme in p.schemes
+    # The rows cut out of the batch, joined, are the batch.
+    assert copy.texts_of([0, 1]) == copy.texts
+    assert tuple(a + b for a, b in zip(copy.texts_of([0]), copy.texts_of([1]), strict=True)) == (
+        copy.texts
+    )
