@@ -365,6 +365,11 @@ def populate(
     if "task_forces" in phases or "reciprocal" in phases:
         tf_started = time.perf_counter()
         loaded.task_forces, loaded.members = insert_task_forces(factory, manifest, users)
+        # Inserted directly, not by an import job that would analyse them when done: do what
+        # autovacuum would (it is off on some machines), so R19's derivations plan for them.
+        with factory() as session, session.begin():
+            for table in ("task_forces", "task_force_members", "task_force_nominations"):
+                session.execute(text(f"ANALYZE {table}"))
         print(
             f"  task forces: {loaded.task_forces} with {loaded.members} members in "
             f"{time.perf_counter() - tf_started:.1f}s",
