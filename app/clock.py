@@ -29,7 +29,8 @@ class FixedClock(Clock):
         self.at = self.at + delta
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
+    # async: no I/O, so it need not cross to FastAPI's threadpool (app.auth.principal).
     clock: Clock = request.app.state.clock
     return clock
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -68,7 +68,9 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its
+# threadpool, and every hand-off to a worker thread and back costs more than these take.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -158,12 +160,12 @@ def _note_use(session: Any, key: ApiKey, now: dt.datetime) -> None:
         key.last_used_at = now
 
 
-def require_roles(*roles: Role) -> Callable[..., Principal]:
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """Declare the roles a route admits (R23); answers 403 to an authenticated caller without
     one of them."""
     admitted = frozenset(r.value for r in roles)
 
-    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.roles.intersection(admitted):
             raise Forbidden("Your role does not allow this operation", code="ROLE_NOT_ADMITTED")
         return principal
@@ -172,10 +174,10 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def public() -> Callable[[], None]:
+def public() -> Callable[[], Awaitable[None]]:
     """Declare a route open to anyone (the token endpoint, the JWKS)."""
 
-    def dependency() -> None:
+    async def dependency() -> None:
         return None
 
     dependency.admitted_roles = frozenset({"*"})  # type: ignore[attr-defined]
