@@ -4,6 +4,7 @@ python -m bench run --size 10k --smoke     # proves the harness, well under 3 mi
 python -m bench run --size 100k            # a measurement
 python -m bench run --size 100k --import-only --phases officials,evaluations   # import only
 python -m bench generate --size 1m --out bench/.data/1m
+python -m bench ab --database bvr_bench_1m --a ../old-checkout --b .   # A/B of two servers
 """
 
 from __future__ import annotations
@@ -102,6 +103,42 @@ def report(
 
     for path in results:
         typer.echo(rewrite(path))
+
+
+@cli.command()
+def ab(
+    database: Annotated[str, typer.Option(help="A database kept by `run --keep-db`")],
+    a: Annotated[Path, typer.Option(help="Checkout served as A")],
+    b: Annotated[Path, typer.Option(help="Checkout served as B")] = Path("."),
+    size: Annotated[str, typer.Option(callback=_size, help="The kept database's size")] = "1m",
+    seed: Annotated[int, typer.Option()] = DEFAULT_SEED,
+    rounds: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    scenarios: Annotated[
+        str, typer.Option(help="Comma-separated")
+    ] = "baseline,name_screening,eligibility,compliance",
+    duration: Annotated[float, typer.Option(min=1, max=600, help="Seconds per scenario")] = 15.0,
+    data_dir: Annotated[Path, typer.Option()] = Path("bench/.data"),
+    results_dir: Annotated[Path, typer.Option()] = Path("bench/results"),
+) -> None:
+    """Interleaved A/B of two checkouts' servers against one kept database (bench/ab.py)."""
+    from bench.ab import SCENARIOS, compare
+
+    chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        raise typer.BadParameter(f"unknown {unknown}; one of {', '.join(SCENARIOS)}")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = compare(
+        database=database,
+        a=a.resolve(),
+        b=b.resolve(),
+        data=data_dir / f"{size}-{seed}-tf200",
+        rounds=rounds,
+        scenarios=chosen,
+        duration=duration,
+        results_dir=results_dir,
+    )
+    typer.echo(f"A/B: {out}")
 
 
 @cli.command("generate")

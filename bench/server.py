@@ -24,7 +24,9 @@ class Server:
     """``uvicorn app.main:create_app --factory`` with one worker: the "one server process" of
     DESIGN §6. Only loopback."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, root: Path = ROOT) -> None:
+        # ``root``: the checkout whose ``app`` is served (``python -m bench ab`` serves two).
+        self.root = root
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -50,7 +52,7 @@ class Server:
                 "--log-level",
                 "warning",
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
