@@ -635,11 +635,11 @@ def _analyze(session: Session, kind: str) -> None:
 
     A bulk import can multiply a table many times over within minutes; until autovacuum's next
     pass (or forever where it is off) the planner keeps the old row counts and plans screening,
-    eligibility and compliance for the table as it was. Measured at 1M officials: a task-force
-    compliance derivation took about 170 ms of PostgreSQL time with statistics of the empty
-    tables and 30 ms with fresh ones (docs/benchmark.md). ANALYZE samples a fixed number of
-    rows, so it costs about a second per table at that size, and it takes a lock that blocks
-    no reader or writer."""
+    eligibility and compliance for the table as it was. Measured at 1M officials: importing
+    the reciprocal evaluations, which re-derive task forces per batch, cost PostgreSQL 293 s
+    with the statistics of the empty tables and 6 s with fresh ones (docs/benchmark.md).
+    ANALYZE samples a fixed number of rows, so it costs about a second per table at that size,
+    and it takes a lock that blocks no reader or writer."""
     if session.get_bind().dialect.name != "postgresql":
         return
     for model in _FILLED.get(kind, ()):
