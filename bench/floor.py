@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.principal import Principal
 from app.clock import Clock
 from app.config import Settings
+from app.db import POSTGRES_OPTIONS
 from bench.load import Result, Samples, Timing, _pick, _vary
 
 Statement = tuple[str, Any]
@@ -203,7 +204,10 @@ async def replay(
 
     async def loop(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        # The server's own session settings, so the floor measures the same planner and executor.
+        async with await psycopg.AsyncConnection.connect(
+            dsn, autocommit=True, options=POSTGRES_OPTIONS
+        ) as conn:
             while time.perf_counter() < deadline and budget[0] > 0:
                 chosen = rng.choice(sets)
                 t0 = time.perf_counter()

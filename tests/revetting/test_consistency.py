@@ -151,3 +151,51 @@ def test_edge_cases_and_both_forms_agree(client, auth, world, factory):
     # The API's schedule view is the same computation.
     view = client.get(f"/api/v1/officials/{retest}/schedule", headers=auth(world.mx_admin))
     assert view.json()["reasons"] == ["inconclusive_retest"]
+
+
+def test_each_country_list_reads_its_own_officials_records(client, auth, world, factory):
+    """A country's due list derives its officials' schedules from their records only, and from
+    all of them: an evaluation conducted across the border (R25) counts for the official's own
+    country, and the other country's officials never enter the list."""
+    mx_current = add_official(factory, world.mx_police)
+    add_evaluation(factory, mx_current, world.mx_c3, conducted_on=dt.date(2026, 3, 1))
+    mx_failed = add_official(factory, world.mx_police)
+    add_evaluation(
+        factory, mx_failed, world.mx_c3, outcome="fail", conducted_on=dt.date(2026, 4, 1)
+    )
+    us_current = add_official(factory, world.us_fbi, country="US")
+    add_evaluation(
+        factory, us_current, world.us_vet, conducted_on=dt.date(2026, 2, 1), country="US"
+    )
+    # Vetted by Mexico, reciprocally: the record belongs to the U.S. official's schedule.
+    us_failed_abroad = add_official(factory, world.us_fbi, country="US")
+    add_evaluation(
+        factory, us_failed_abroad, world.mx_c3, outcome="fail", conducted_on=dt.date(2026, 5, 2)
+    )
+    us_never = add_official(factory, world.us_fbi, country="US", started_on=dt.date(2026, 8, 3))
+
+    every_state = [("state", s) for s in ("current", "due_soon", "overdue", "never_vetted")]
+    listed = {}
+    for caller in (world.mx_admin, world.us_admin):
+        r = client.get("/api/v1/schedules/due", params=every_state, headers=auth(caller))
+        assert r.status_code == 200, r.text
+        listed[caller.country] = {
+            i["official_id"]: (i["state"], i["next_due"], i["reasons"]) for i in r.json()["items"]
+        }
+    assert listed["MX"] == {
+        str(mx_current): ("current", "2029-03-01", []),
+        str(mx_failed): ("overdue", "2026-04-01", ["vetting_failed"]),
+    }
+    assert listed["US"] == {
+        str(us_current): ("current", "2031-02-01", []),  # R14: U.S. default 60 months
+        str(us_failed_abroad): ("overdue", "2026-05-02", ["vetting_failed"]),
+        str(us_never): ("never_vetted", "2026-08-03", ["initial_vetting"]),
+    }
+    # The per-official form (read by id, not by country) agrees.
+    ids = [mx_current, mx_failed, us_current, us_failed_abroad, us_never]
+    with unit_of_work(factory) as session:
+        found = schedules.schedules_for(session, official_ids=ids, today=TODAY)
+    merged = {**listed["MX"], **listed["US"]}
+    assert {str(i): (s.state.value, s.next_due.isoformat()) for i, s in found.items()} == {
+        i: (state, due) for i, (state, due, _) in merged.items()
+    }
