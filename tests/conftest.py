@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,14 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.main import create_app
 from app.services.users import create_user
+
+# A run lands only when it passes, so by default every property test draws the same examples on
+# every run (a failure reproduces, and never depends on the day's luck). HYPOTHESIS_PROFILE=explore
+# draws fresh, more numerous examples to hunt for new counterexamples; add any it finds as
+# @example so the default run keeps them.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", max_examples=2000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRES = PG_URL.startswith("postgresql")
