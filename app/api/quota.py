@@ -15,12 +15,17 @@ Wiring, in a router::
 for the window (settings ``quota_*``); ``record_outcome`` counts answers that found nothing and
 raises the ``security.enumeration_suspected`` audit event when too many come in a row.
 
-Transactions: on PostgreSQL the counters are written in a short transaction of their own, so
-they count whatever happens to the request afterwards and never hold a row lock for the length
-of a request. On SQLite a request's session holds the database's only write lock from its first
-statement, so a second transaction would wait for the request itself: there the quota is
-counted in the request's session and committed at once (the dependency runs before the route
-has written anything), and outcomes join the request's transaction.
+Transactions: on PostgreSQL the quota is counted in a short transaction of its own, committed
+before the route runs, so a caller's concurrent requests see each other's units at once and
+never wait on one another's row lock for the length of a request. On SQLite a request's session
+holds the database's only write lock from its first statement, so a second transaction would
+wait for the request itself: there the quota is counted in the request's session and committed
+at once (the dependency runs before the route has written anything).
+
+Outcomes join the request's transaction on both: routes record them last, after the answer is
+built, so the streak row is locked only from that statement to the commit, and a request whose
+write rolls back leaves no outcome behind. A transaction of their own cost a connection
+checkout, a ping and a commit on every metered request (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -181,25 +186,18 @@ def record_outcomes(
     """Count the answers of a metered request in order: ``True`` when it found something (a
     screening with a candidate, a non-empty search page), ``False`` for a miss. When the
     caller's misses in a row reach ``enumeration_miss_threshold``, the audit event
-    ``security.enumeration_suspected`` is raised, once per ``enumeration_window_seconds``."""
+    ``security.enumeration_suspected`` is raised, once per ``enumeration_window_seconds``.
+    Counted in ``session``, the request's own transaction: call it once the answer is built."""
     config = settings or _settings(session)
-
-    def count(target: Session) -> None:
-        quotas.record_outcomes(
-            target,
-            actor=principal,
-            action=STREAKS[action],
-            hits=hits,
-            threshold=config.enumeration_miss_threshold,
-            window_seconds=config.enumeration_window_seconds,
-            now=now,
-        )
-
-    if _separate_transactions(session):
-        with unit_of_work(_factory(session)) as own:
-            count(own)
-    else:
-        count(session)
+    quotas.record_outcomes(
+        session,
+        actor=principal,
+        action=STREAKS[action],
+        hits=hits,
+        threshold=config.enumeration_miss_threshold,
+        window_seconds=config.enumeration_window_seconds,
+        now=now,
+    )
 
 
 def record_outcome(

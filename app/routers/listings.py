@@ -60,10 +60,11 @@ def list_listings(
     rows = listing_service.list_listings(
         session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
     )
-    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     more = len(rows) > limit
     rows = rows[:limit]
     items = presenters.listing_views(session, rows, viewer_country=actor.country)
+    # Last: the caller's streak row stays locked from here to the commit.
+    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     return Page[ListingRead](
         items=items,
         next_cursor=encode_cursor([rows[-1].listed_on.isoformat(), str(rows[-1].id)])

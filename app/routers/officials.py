@@ -122,7 +122,6 @@ def search_officials(
         after=after,
         limit=limit,
     )
-    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
@@ -141,6 +140,8 @@ def search_officials(
         for r in rows
     ]
     last = rows[-1].official if rows else None
+    # Last: the caller's streak row stays locked from here to the commit.
+    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     return Page[OfficialSummary](
         items=items,
         next_cursor=encode_cursor([last.search_name, str(last.id)]) if more and last else None,

@@ -19,8 +19,9 @@ increment and never both insert the first row of a window. Admission is decided 
 statement (``WHERE count + cost <= limit``): a refused request does not consume quota.
 
 The functions take the session to count in and do not commit; ``app.api.quota`` chooses the
-transaction (a short one of its own on PostgreSQL, so a caller's concurrent requests never wait
-on one another's row lock for longer than the counting statement).
+transaction (for the quota, a short one of its own on PostgreSQL, so a caller's concurrent
+requests never wait on one another's row lock for longer than the counting statement; outcomes
+go in the request's own, at its end).
 """
 
 from __future__ import annotations

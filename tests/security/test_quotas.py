@@ -576,3 +576,50 @@ def test_empty_search_pages_raise_the_enumeration_alert(
         app.state.engine.dispose()
     [alert] = _events(factory, "security.enumeration_suspected")
     assert alert.details["activity"] == "search"
+
+
+def test_a_screenings_outcome_commits_with_the_screening(
+    small: TestClient, clerk: Any, factory: sessionmaker[Session]
+) -> None:
+    """The miss streak is counted in the request's own transaction, after the screening is
+    written (docs/security.md): a request that rolls back leaves no outcome, and a metered
+    screening opens no transaction of its own for it. The quota is the other way round: its
+    own transaction (PostgreSQL) or an early commit (SQLite), before the route writes."""
+    from sqlalchemy import event
+
+    engine = small.app.state.engine  # type: ignore[attr-defined]
+    transaction = 0
+    writes: list[tuple[int, str]] = []  # (transaction, what was written)
+
+    def on_begin(conn: Any) -> None:
+        # Numbered in the order they begin, on the connection that runs them: the quota's
+        # transaction (PostgreSQL) runs beside the request's, on another connection.
+        nonlocal transaction
+        transaction += 1
+        conn.info["test_transaction"] = transaction
+
+    def on_execute(*args: Any) -> None:
+        conn, statement, context = args[0], args[2], args[4]
+        if statement.startswith("INSERT INTO screenings "):
+            writes.append((conn.info["test_transaction"], "screening"))
+        elif statement.startswith("INSERT INTO rate_counters"):
+            key: str = context.compiled_parameters[0]["key"]  # the same on both dialects
+            writes.append((conn.info["test_transaction"], key.split(":")[0]))
+
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        response = small.post(SCREENINGS, json=_identity(0), headers=clerk.headers)
+    finally:
+        event.remove(engine, "begin", on_begin)
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert response.status_code == 201, response.text
+    assert [what for _, what in writes] == ["quota", "screening", "streak"]
+    (quota_tx, _), (screening_tx, _), (streak_tx, _) = writes
+    assert streak_tx == screening_tx  # one commit for the answer and its outcome
+    assert quota_tx != screening_tx  # the quota was committed before the route wrote
+    with factory() as session:
+        streak = session.scalars(
+            select(RateCounter).where(RateCounter.key == f"streak:screening:{clerk.id}")
+        ).one()
+        assert streak.misses == 1
