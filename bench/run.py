@@ -275,6 +275,9 @@ def run(plan: Plan) -> tuple[Path, Path]:
             load.login(server.base_url, "bench-admin-mx", users.passwords["bench-admin-mx"])
         )
         print("load", flush=True)
+        if plan.profile and not profile.available():
+            # Said out loud: a 25-minute run whose report silently lacks its profiles is lost.
+            print("  --profile: py-spy is not installed (pip install py-spy); no profiles")
         profiles: dict[str, Any] = {}
         api = asyncio.run(_drive(plan, server, token, samples, profiles))
         results["profiles"] = profiles

@@ -277,8 +277,8 @@ def compliance(
     result = tf_service.compliance(session, tf, now=now)
     members = [
         MemberCompliance(
-            official_id=o.id,
-            country=o.country,
+            official_id=m.official_id,
+            country=m.country,
             role=m.role,
             senior=senior,
             blocking=blocks,
@@ -287,7 +287,7 @@ def compliance(
             valid_until=v.valid_until,
             override_id=v.override_id,
         )
-        for m, o, v, senior, blocks in result.members
+        for m, v, senior, blocks in result.members
     ]
     return ComplianceRead(
         task_force_id=tf.id,

@@ -34,12 +34,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.principal import Principal
@@ -162,22 +163,26 @@ class _PolicyScope:
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _policies_stmt(countries: tuple[str, ...]) -> Select[Any]:
+    """Built once per set of countries: the union with the R14 defaults is a few hundred
+    constructs, and building it for every answer cost as much CPU as running it. A statement
+    is immutable, and the defaults it carries are constants of the code."""
+    src = policy_source(countries)
+    return select(
+        src.c.country,
+        src.c.sector,
+        src.c.rank_tier,
+        src.c.agency_id,
+        src.c.promotion_requires_vetting,
+    )
+
+
 def _policies(session: Session, countries: Iterable[str]) -> list[_PolicyScope]:
     """Every active policy of these countries (and the R14 defaults not seeded yet) in one
     statement; ``_promotion_requires_vetting`` picks the most specific, as ``resolve`` does."""
-    src = policy_source(sorted(set(countries)))
-    return [
-        _PolicyScope(*row)
-        for row in session.execute(
-            select(
-                src.c.country,
-                src.c.sector,
-                src.c.rank_tier,
-                src.c.agency_id,
-                src.c.promotion_requires_vetting,
-            )
-        )
-    ]
+    stmt = _policies_stmt(tuple(sorted(set(countries))))
+    return [_PolicyScope(*row) for row in session.execute(stmt)]
 
 
 def _promotion_requires_vetting(
@@ -195,9 +200,13 @@ def _promotion_requires_vetting(
     return best.promotion_requires_vetting
 
 
+# A correcting evaluation (R8); one alias for every call, as building it is not free.
+_CORRECTOR = aliased(Evaluation)
+
+
 def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts]:
     facts: dict[uuid.UUID, _Facts] = {}
-    corrector = aliased(Evaluation)
+    corrector = _CORRECTOR
     for chunk in _chunks(ids):
         for official_id, country in session.execute(
             select(Official.id, Official.country).where(Official.id.in_(chunk))
