@@ -206,7 +206,6 @@ _CORRECTOR = aliased(Evaluation)
 
 def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts]:
     facts: dict[uuid.UUID, _Facts] = {}
-    corrector = _CORRECTOR
     for chunk in _chunks(ids):
         for official_id, country in session.execute(
             select(Official.id, Official.country).where(Official.id.in_(chunk))
@@ -258,7 +257,7 @@ def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts
             )
             .where(
                 Evaluation.official_id.in_(chunk),
-                ~exists().where(corrector.corrects_id == Evaluation.id),  # R8
+                ~exists().where(_CORRECTOR.corrects_id == Evaluation.id),  # R8
             )
             .order_by(Evaluation.conducted_on, Evaluation.created_at, Evaluation.id)
         ):

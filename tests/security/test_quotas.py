@@ -21,7 +21,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.quota import enforce_quota, record_outcome, record_outcomes
@@ -585,8 +585,6 @@ def test_a_screenings_outcome_commits_with_the_screening(
     written (docs/security.md): a request that rolls back leaves no outcome, and a metered
     screening opens no transaction of its own for it. The quota is the other way round: its
     own transaction (PostgreSQL) or an early commit (SQLite), before the route writes."""
-    from sqlalchemy import event
-
     engine = small.app.state.engine  # type: ignore[attr-defined]
     transaction = 0
     writes: list[tuple[int, str]] = []  # (transaction, what was written)
