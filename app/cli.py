@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from app.auth.principal import Country, Role
 from app.clock import Clock
 from app.commands import deliver as deliver_commands
 from app.commands import imports as import_commands
+from app.commands import sweep as sweep_commands
 from app.config import ConfigurationError, load_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.errors import AppError
@@ -137,26 +139,40 @@ def seed_agencies() -> None:
 
 @app.command()
 def sweep(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as one JSON document")
+    ] = False,
 ) -> None:
     """Record time-driven transitions: validity ends, retest windows, random and draw
     deadlines (R15, R16), and task forces suspended or reinstated by the clock (R19). Safe to
-    run repeatedly and from several processes at once."""
-    from app.commands.sweep import run as run_revetting_sweep
+    run repeatedly and from several processes at once. With --json, standard output is one
+    JSON document; warnings and logs go to standard error."""
     from app.services.audit import chain
+    from app.services.sweep import run_sweep
     from app.services.task_forces import sweep_task_forces
 
-    run_revetting_sweep(as_json=as_json)
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         factory = make_sessionmaker(engine)
-        changed = sweep_task_forces(factory, now=Clock().now())
+        now = Clock().now()
+        report = run_sweep(factory, now=now)
+        changed = sweep_task_forces(factory, now=now)
         # Audit events whose chaining failed after their commit are linked here at the latest
         # (also by any later write and by GET /audit/verify; docs/security.md, 3.7).
         linked = chain(factory)
     finally:
         engine.dispose()
+    if as_json:
+        document = {
+            **sweep_commands.report_fields(report),
+            "task_forces": {"transitions": changed},
+            "audit": {"linked": linked},
+        }
+        typer.echo(json.dumps(document, sort_keys=True))
+        return
+    for line in sweep_commands.report_lines(report):
+        typer.echo(line)
     typer.echo(f"task forces: {changed} status transition(s) recorded")
     if linked:
         typer.echo(f"audit: {linked} pending event(s) linked into the chain")

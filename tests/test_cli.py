@@ -253,3 +253,28 @@ def test_bootstrap_from_environment(empty_env: str, monkeypatch: pytest.MonkeyPa
         token = _token(client, "env_admin", ADMIN_PASSWORD)
         me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.json()["country"] == "MX"
+
+
+# --- registry sweep (#15) ---------------------------------------------------------------------
+
+
+def test_sweep_json_prints_one_json_document(cli_env: str) -> None:
+    """``registry sweep --json`` is for machines: the whole of standard output is one JSON
+    document (the revetting checks, the task-force transitions and the audit events linked);
+    anything else goes to standard error."""
+    import json
+
+    result = CliRunner().invoke(cli, ["sweep", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= {"now", "found", "recorded", "task_forces", "audit"}
+    assert report["task_forces"] == {"transitions": 0}
+    assert set(report["audit"]) == {"linked"}
+    assert report["recorded"]["overdue_obligations_check"] == 0
+
+
+def test_sweep_without_json_reports_each_part(cli_env: str) -> None:
+    result = CliRunner().invoke(cli, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert "recorded 0 new transition(s)" in result.stdout
+    assert "task forces: 0 status transition(s) recorded" in result.stdout
