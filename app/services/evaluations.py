@@ -115,6 +115,14 @@ def record_evaluation(
         raise field_error(
             "body.conducted_by", "must be a vetting body of your own country", "NOT_OWN_COUNTRY"
         )
+    if actor.agency_id is not None and body.id != actor.agency_id:
+        # #18 F10: a vetting officer speaks only for the body it works at; recording a result
+        # (and so a listing, R7) in another body's name would make that body its author.
+        raise field_error(
+            "body.conducted_by",
+            "must be the vetting body you work at",
+            "NOT_OWN_VETTING_BODY",
+        )
     if conducted_on > today:
         raise field_error("body.conducted_on", "must not be in the future")
     if conducted_on < official.date_of_birth:
@@ -154,9 +162,7 @@ def record_evaluation(
 
     corrected: Evaluation | None = None
     if corrects_id is not None:
-        corrected = session.get(Evaluation, corrects_id)
-        if corrected is None or corrected.official_id != official.id:
-            raise field_error("body.corrects_id", "no evaluation of this official")
+        corrected = _correctable(session, official, corrects_id, body)
         already = session.scalar(
             select(Evaluation.id).where(Evaluation.corrects_id == corrected.id)
         )
@@ -235,6 +241,43 @@ def record_evaluation(
         now=now,
     )
     return RecordedEvaluation(evaluation, listing)
+
+
+def _correctable(
+    session: Session, official: Official, corrects_id: uuid.UUID, body: Agency
+) -> Evaluation:
+    """R8, R10, #18 F2: only the vetting body that conducted a result corrects it, so each
+    country stays the only author of its own listings. Another country's evaluation answers as
+    if it did not exist (R24: its id is not the caller's to know). A listing upheld on appeal
+    was decided by the owning country's admin (R10); a correction cannot withdraw it."""
+    corrected = session.get(Evaluation, corrects_id)
+    if (
+        corrected is None
+        or corrected.official_id != official.id
+        or corrected.conducted_by_country != body.country
+    ):
+        raise field_error("body.corrects_id", "no evaluation of this official")
+    if corrected.conducted_by != body.id:
+        raise field_error(
+            "body.corrects_id",
+            "only the vetting body that conducted an evaluation may correct it",
+            "NOT_SAME_VETTING_BODY",
+        )
+    upheld = session.scalar(
+        select(Listing.id).where(
+            Listing.source_type == "evaluation",
+            Listing.source_id == corrected.id,
+            Listing.status == "upheld",
+        )
+    )
+    if upheld is not None:
+        raise Conflict(
+            "The listing this evaluation caused was upheld on appeal; a correction cannot "
+            "withdraw it",
+            code="LISTING_UPHELD",
+            extra={"listing_id": str(upheld)},
+        )
+    return corrected
 
 
 def _withdraw_listing_of(
