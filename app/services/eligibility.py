@@ -10,7 +10,10 @@ Reasons, in the order they are reported (DESIGN §3):
 * ``NOT_ACTIVE`` — no appointment in force today;
 * ``LISTED`` — a blocking listing (``BLOCKING_STATUSES``);
 * ``NEVER_VETTED`` — no evaluation at all;
-* ``VETTING_EXPIRED`` — the latest result is a pass whose ``valid_until`` has passed;
+* ``VETTING_EXPIRED`` — the latest result is a pass whose validity has ended: the earlier of
+  its stored ``valid_until`` and ``conducted_on`` plus today's policy interval
+  (``app.services.schedules.pass_valid_until``, the same date schedules, due lists, coverage
+  and the sweep use; R6, #15);
 * ``VETTING_FAILED`` / ``VETTING_REFUSED`` — the latest result is a fail / a refusal;
 * ``VETTING_INCONCLUSIVE`` — the latest result is inconclusive and either no earlier pass is
   still valid or its retest window has passed (R6; within the window an earlier valid pass
@@ -40,7 +43,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypeVar
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.principal import Principal
@@ -52,6 +55,12 @@ from app.services.attestation import Attestation, attest_eligibility
 from app.services.dates import add_months
 from app.services.policy import default_policy, policy_source, specificity
 from app.services.registry import visible_official
+from app.services.schedules import (
+    BOTH_COUNTRIES,
+    ScheduleScope,
+    current_policy,
+    pass_valid_until,
+)
 
 CHUNK: Final = 2000
 T = TypeVar("T")
@@ -207,6 +216,11 @@ _CORRECTOR = aliased(Evaluation)
 def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts]:
     facts: dict[uuid.UUID, _Facts] = {}
     for chunk in _chunks(ids):
+        # Today's policy per official, resolved as schedules resolve it, so a pass's validity
+        # is the schedule's (``pass_valid_until``; R6, R15, R17, #15) — not the stored date.
+        today_policy = current_policy(
+            ScheduleScope(countries=BOTH_COUNTRIES, official_ids=tuple(chunk))
+        )
         for official_id, country in session.execute(
             select(Official.id, Official.country).where(Official.id.in_(chunk))
         ):
@@ -251,10 +265,20 @@ def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts
                 Evaluation.outcome,
                 Evaluation.trigger,
                 Evaluation.conducted_on,
-                Evaluation.valid_until,
+                case(
+                    (
+                        Evaluation.outcome == "pass",
+                        pass_valid_until(
+                            Evaluation.conducted_on,
+                            Evaluation.valid_until,
+                            today_policy.c.interval_months,
+                        ),
+                    )
+                ).label("valid_until"),
                 Evaluation.retest_by,
                 Evaluation.conducted_by_country,
             )
+            .outerjoin(today_policy, today_policy.c.official_id == Evaluation.official_id)
             .where(
                 Evaluation.official_id.in_(chunk),
                 ~exists().where(_CORRECTOR.corrects_id == Evaluation.id),  # R8

@@ -2,9 +2,14 @@
 
 Admins change only their own country's policies (R14); a policy of the other country answers
 404 (R24). Every change is audited (R22) and snapshotted as a new ``VettingPolicyVersion``;
-evaluations keep the (policy, version) they were judged under (R6, R8), while schedules follow
-the current version (R15). The scope of a policy never changes after creation: a different
-scope is a different policy. Resolution and specificity live in ``app.services.policy``.
+evaluations keep the (policy, version, ``valid_until``) they were judged under (R6, R8), while
+schedules and eligibility follow the current version: a pass is valid through the earlier of
+its stored ``valid_until`` and ``conducted_on`` + today's interval
+(``app.services.schedules.pass_valid_until``; a shorter interval applies to passes already
+recorded, a longer one extends none; docs/revetting.md). A change can therefore suspend or
+reinstate a task force at once: the write records that transition (R19). The scope of a policy
+never changes after creation: a different scope is a different policy. Resolution and
+specificity live in ``app.services.policy``.
 """
 
 from __future__ import annotations
@@ -194,6 +199,14 @@ def create_policy(
         details={"scope_key": key, "version": policy.version, **snapshot_of(policy)},
         now=now,
     )
+    # A more specific policy can shorten the validity of passes already recorded (R6, R19).
+    _refresh_task_forces(
+        session,
+        country=country,
+        cause={"kind": "policy_changed", "policy_id": str(policy.id), "version": policy.version},
+        actor=actor,
+        now=now,
+    )
     return policy
 
 
@@ -228,7 +241,9 @@ def update_policy(
 ) -> VettingPolicy:
     """Change a policy's values or ``active`` flag: a new version, audited (R14, R22).
 
-    Past evaluations keep the version they cite; schedules follow the new values at once. The
+    Past evaluations keep the version they cite; schedules and eligibility follow the new
+    values at once, a longer interval never beyond a pass's stored ``valid_until`` (R6, #15),
+    and the task forces of the country record any transition this causes (R19). The
     country-level policy cannot be deactivated (every official must have one)."""
     changes = {k: v for k, v in changes.items() if k in (*VALUE_FIELDS, "active")}
     for name, value in changes.items():
@@ -267,7 +282,35 @@ def update_policy(
         },
         now=now,
     )
+    _refresh_task_forces(
+        session,
+        country=policy.country,
+        cause={
+            "kind": "policy_changed",
+            "policy_id": str(policy.id),
+            "version": policy.version,
+        },
+        actor=actor,
+        now=now,
+    )
     return policy
+
+
+def _refresh_task_forces(
+    session: Session,
+    *,
+    country: str,
+    cause: dict[str, Any],
+    actor: Principal,
+    now: dt.datetime,
+) -> None:
+    """R19: a policy write that ends (or restores) passes' validity records the suspension or
+    reinstatement it causes in its own transaction, for every live task force with a current
+    member of the policy's country, rather than leaving it to the next sweep."""
+    from app.services.task_forces import refresh_status, task_forces_with_members_of
+
+    for tf in task_forces_with_members_of(session, country):
+        refresh_status(session, tf=tf, cause=cause, actor=actor, now=now)
 
 
 def policy_versions(session: Session, *, policy: VettingPolicy) -> list[VettingPolicyVersion]:

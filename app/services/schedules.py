@@ -5,8 +5,10 @@ Each official with an active appointment owes re-vetting by the earliest of thei
 appointment, so a policy change moves due dates without rewriting any evaluation):
 
 ``validity_end``
-    the latest decisive (pass/fail/refused), uncorrected evaluation is a pass:
-    due on ``conducted_on + interval_months`` (the last valid day; R6). Dates decide "latest";
+    the latest decisive (pass/fail/refused), uncorrected evaluation is a pass: due on its
+    last valid day, ``pass_valid_until`` — the earlier of its stored ``valid_until`` and
+    ``conducted_on + interval_months`` of today's policy (R6; a shortened interval applies to
+    passes already recorded, a lengthened one extends none). Dates decide "latest";
     on a day with several decisive results the most adverse counts (refused > fail > pass).
 ``vetting_failed`` / ``vetting_refused``
     the latest decisive evaluation failed or was refused: due on its date (already owed).
@@ -51,6 +53,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     Date,
     Integer,
     Select,
@@ -71,7 +74,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, aliased, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -193,6 +196,26 @@ def _least_date_sqlite(element: least_date, compiler: SQLCompiler, **kw: Any) ->
 
 
 _NO_DATE = "9999-12-31"
+
+
+def pass_valid_until(
+    conducted_on: ColumnElement[Any] | QueryableAttribute[Any],
+    stored_valid_until: ColumnElement[Any] | QueryableAttribute[Any],
+    interval_months: ColumnElement[Any],
+) -> ColumnElement[dt.date]:
+    """The last valid day of a pass (R6) under the policy that applies *today*: the earlier of
+    the ``valid_until`` stored when it was judged and ``conducted_on`` plus today's interval.
+
+    The one definition of validity: schedules, due lists, coverage and the sweep (through
+    ``build_schedule_sql``) and eligibility and task-force compliance (through
+    ``current_policy``) all call it, so they cannot disagree. A shortened interval takes
+    effect on passes already recorded; a lengthened one never extends a pass beyond the date
+    it was certified to (docs/revetting.md, "Which policy governs a recorded pass"). A NULL on
+    either side is ignored: a pass inserted without ``valid_until`` follows today's policy, and
+    an official without a current appointment (no policy today) keeps the stored date."""
+    # SQLite's date modifiers read a NULL month count as 0: guard it, so "no policy" is NULL.
+    capped = case((interval_months.is_not(None), add_months(conducted_on, interval_months)))
+    return least_date(stored_valid_until, capped)
 
 
 class day_number(FunctionElement[int]):
@@ -317,18 +340,22 @@ def active_officials(scope: ScheduleScope) -> CTE:
     return stmt.cte("active").prefix_with("MATERIALIZED", dialect="postgresql")
 
 
-def resolved_policies(scope: ScheduleScope) -> CTE:
+def resolved_policies(scope: ScheduleScope, *, active: CTE | None = None) -> CTE:
     """The winning policy per (agency, tier) of the scope (R14 specificity).
 
     Resolved per combination of an agency of the scope's countries and a rank tier rather
     than per official: there are far fewer, and neither side needs a scan of the officials.
-    Callers LEFT JOIN it on (agency, tier)."""
+    For a known set of officials (``scope.official_ids``, with their ``active`` CTE) only
+    their current agencies are resolved, so one schedule or one roster does not resolve the
+    whole country. Callers LEFT JOIN it on (agency, tier)."""
     src = policy_source(scope.countries)
     agencies = select(
         Agency.id.label("agency_id"),
         Agency.sector.label("sector"),
         Agency.country.label("agency_country"),
     ).where(Agency.country.in_(scope.countries))
+    if active is not None and scope.official_ids is not None:
+        agencies = agencies.where(Agency.id.in_(select(active.c.agency_id)))
     if scope.agency_id is not None:
         agencies = agencies.where(Agency.id == scope.agency_id)
     if scope.sector is not None:
@@ -378,6 +405,27 @@ def resolved_policies(scope: ScheduleScope) -> CTE:
     )
 
 
+def current_policy(scope: ScheduleScope) -> Subquery:
+    """Per official of the scope with an active appointment, the policy that applies today
+    (``official_id``, ``interval_months``, ``retest_days``): the same current appointment and
+    the same resolution as schedules, for readers that join it to evaluations row by row —
+    eligibility (R17) passes ``interval_months`` to ``pass_valid_until``."""
+    active = active_officials(scope)
+    pol = resolved_policies(scope, active=active)
+    return (
+        select(
+            active.c.official_id,
+            pol.c.interval_months,
+            pol.c.retest_days,
+        )
+        .outerjoin(
+            pol,
+            and_(pol.c.agency_id == active.c.agency_id, pol.c.rank_tier == active.c.rank_tier),
+        )
+        .subquery("current_policy")
+    )
+
+
 _SEVERITY = {"pass": 1, "fail": 2, "refused": 3}
 
 
@@ -394,7 +442,7 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
     knows the key is unique and plans hash joins at a million officials."""
     e, corrector, a, s = Evaluation, aliased(Evaluation), Appointment, RandomSelection
     active = active_officials(scope)
-    pol = resolved_policies(scope)
+    pol = resolved_policies(scope, active=active)
 
     # A whole country reads every record of its officials (a hash semi-join on the officials
     # table, whose statistics the planner knows; the other country's records never reach the
@@ -433,7 +481,8 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
             e.outcome.label("outcome"),
             e.trigger.label("trigger"),
             e.conducted_on.label("event_on"),
-            no_date.label("due_on"),
+            # An evaluation's "due" column carries its stored ``valid_until`` (R6).
+            e.valid_until.label("due_on"),
         ).where(*effective(e)),
         select(a.official_id, _lit("promotion"), no_text, no_text, a.started_on, no_date).where(
             a.kind == "promotion", *restricted(a.official_id)
@@ -469,6 +518,20 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
         func.count(case((k.event == "evaluation", 1))).label("evaluations"),
         from_day_number(func.max(k.decisive_key) // 4).label("last_decisive_on"),
         (func.max(k.decisive_key) % 4).label("last_severity"),
+        # The stored end of the pass(es) on the latest decisive day; only read when that
+        # day's result is a pass (severity 1), capped by today's interval below.
+        func.min(
+            case(
+                (
+                    and_(
+                        k.event == "evaluation",
+                        k.outcome == "pass",
+                        k.day == k.decisive_key // 4,
+                    ),
+                    k.due_on,
+                )
+            )
+        ).label("last_pass_valid_until"),
         func.max(k.last_random_on).label("last_random_on"),
         func.min(
             case(
@@ -495,7 +558,14 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
     per_kind = {
         "initial_due": case((never, first_start)),
         "validity_due": case(
-            (sev == 1, add_months(facts.c.last_decisive_on, pol.c.interval_months))
+            (
+                sev == 1,
+                pass_valid_until(
+                    facts.c.last_decisive_on,
+                    facts.c.last_pass_valid_until,
+                    pol.c.interval_months,
+                ),
+            )
         ),
         "failed_due": case((sev == 2, facts.c.last_decisive_on)),
         "refused_due": case((sev == 3, facts.c.last_decisive_on)),
@@ -551,6 +621,7 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
             e.official_id.label("official_id"),
             e.outcome.label("outcome"),
             e.conducted_on.label("conducted_on"),
+            e.valid_until.label("valid_until"),
         )
         .where(*effective(e))
         .cte("effective_evaluations")
@@ -564,7 +635,9 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
         select(
             eff.c.official_id.label("official_id"),
             _lit(ObligationKind.VALIDITY_END).label("kind"),
-            add_months(eff.c.conducted_on, pol.c.interval_months).label("due_on"),
+            pass_valid_until(eff.c.conducted_on, eff.c.valid_until, pol.c.interval_months).label(
+                "due_on"
+            ),
             eff.c.conducted_on.label("basis_on"),
             eff.c.id.label("ref_id"),
             no_uuid.label("draw_id"),
@@ -1061,12 +1134,14 @@ __all__ = [
     "add_days",
     "add_months",
     "build_schedule_sql",
+    "current_policy",
     "due_filters_for",
     "due_list",
     "due_list_csv",
     "due_list_stmt",
     "obligations_for",
     "overdue_obligations",
+    "pass_valid_until",
     "resolved_policies",
     "schedule_of",
     "schedules_for",

@@ -620,6 +620,26 @@ def task_forces_of(session: Session, official_id: uuid.UUID) -> list[TaskForce]:
     )
 
 
+def task_forces_with_members_of(session: Session, country: str) -> list[TaskForce]:
+    """Live task forces with a current member of ``country`` (whose eligibility a policy of
+    that country governs), in a stable order so concurrent refreshes lock them alike."""
+    members = select(TaskForceMember.task_force_id).join(
+        Official, Official.id == TaskForceMember.official_id
+    )
+    return list(
+        session.scalars(
+            select(TaskForce)
+            .where(
+                TaskForce.dissolved_at.is_(None),
+                TaskForce.id.in_(
+                    members.where(TaskForceMember.left_on.is_(None), Official.country == country)
+                ),
+            )
+            .order_by(TaskForce.id)
+        )
+    )
+
+
 def on_official_change(
     session: Session,
     *,

@@ -4,12 +4,19 @@ wide per-official row that lists use and the obligation rows a schedule shows.""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import select
 
 from app.db import unit_of_work
-from app.models import Appointment, Evaluation, RandomDraw
+from app.models import Appointment, Evaluation, RandomDraw, SweepEvent
 from app.services import schedules
+from app.services.sweep import overdue_obligations_check, run_sweep
+from app.services.task_forces import sweep_task_forces
 from tests.conftest import T0
-from tests.revetting.conftest import add_evaluation, add_official, add_selection
+from tests.registry.builders import evaluate, official_body, register
+from tests.revetting.conftest import add_evaluation, add_official, add_selection, at
 
 TODAY = T0.date()  # 2026-11-27
 
@@ -199,3 +206,241 @@ def test_each_country_list_reads_its_own_officials_records(client, auth, world, 
     assert {str(i): (s.state.value, s.next_due.isoformat()) for i, s in found.items()} == {
         i: (state, due) for i, (state, due, _) in merged.items()
     }
+
+
+# --- one validity for every path after a policy change (R6, R15, R15a, R17, R19; #15) ----------
+
+PASSED_ON = dt.date(2026, 6, 1)
+STORED_END = "2029-06-01"  # judged under the agency's 36 months: what the evaluation stores
+
+
+def _policy_changed_world(client, auth, world, make_user, clock, interval, change_on=None):
+    """At 2026-06-15: the police agency has its own policy (36 months); a line and a
+    command-tier (senior, R19) official there, and a control at another agency (country policy,
+    36 months), all passed on 2026-06-01 through the API; the two police officials are members
+    of a task force; then (on ``change_on``, by default the same day) the agency's policy is
+    changed to ``interval`` months."""
+    at(clock, dt.date(2026, 6, 15))
+    admin = auth(world.mx_admin)
+    r = client.post(
+        "/api/v1/policies",
+        json={"agency_id": str(world.mx_police), "interval_months": 36},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    policy = r.json()
+    officials = {
+        "line": register(
+            client, admin, official_body(world.mx_police, given="LINEA UNO", first="ACOSTA")
+        )["id"],
+        "senior": register(
+            client,
+            admin,
+            official_body(world.mx_police, given="MANDO UNO", first="BRAVO", tier="command"),
+        )["id"],
+        "control": register(
+            client, admin, official_body(world.mx_fgr, given="CONTROL UNO", first="CRUZ")
+        )["id"],
+    }
+    for official_id in officials.values():
+        passed = evaluate(
+            client, auth(world.mx_vetter), official_id, world.mx_c3, conducted_on=PASSED_ON
+        )
+        assert (passed["outcome"], passed["valid_until"]) == ("pass", STORED_END)
+
+    lead = make_user("task_force_lead", "MX", agency_id=world.mx_police)
+    r = client.post(
+        "/api/v1/task-forces",
+        json={
+            "name": "Fuerza Tarea Vigencia",
+            "focus": "fentanyl",
+            "lead_agency_id": str(world.mx_police),
+            "lead_user_ids": [str(lead.id)],
+            "require_reciprocal": False,
+            "max_vetting_age_months": 120,  # only the policy's validity is under test
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    tf_id = r.json()["id"]
+    for name in ("line", "senior"):
+        body = {"official_id": officials[name], "role": "member"}
+        r = client.post(f"/api/v1/task-forces/{tf_id}/nominations", json=body, headers=auth(lead))
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/api/v1/task-forces/{tf_id}/members",
+            json={"official_id": officials[name]},
+            headers=auth(lead),
+        )
+        assert r.status_code == 201, r.text
+
+    if change_on is not None:
+        at(clock, change_on)
+    r = client.patch(
+        f"/api/v1/policies/{policy['id']}",
+        json={"interval_months": interval},
+        headers={**auth(world.mx_admin), "If-Match": '"1"'},  # a token of the change's day
+    )
+    assert r.status_code == 200, r.text
+    return officials, tf_id
+
+
+def _every_path(client, auth, world, factory, clock, officials, tf_id):
+    """What every path says about each official today: the schedule (and its validity end),
+    the due list, coverage, eligibility (plain and for the task force), the task force's
+    compliance, and the sweep's findings. Asserts that they agree with each other — so any
+    future drift between them fails here — and returns a summary per official."""
+    admin = auth(world.mx_admin)
+    today = clock.now().date()
+    every_state = [("state", s) for s in ("current", "due_soon", "overdue", "never_vetted")]
+    due = client.get("/api/v1/schedules/due", params=every_state, headers=admin)
+    assert due.status_code == 200, due.text
+    listed = {i["official_id"]: (i["state"], i["next_due"]) for i in due.json()["items"]}
+    compliance = client.get(f"/api/v1/task-forces/{tf_id}/compliance", headers=admin)
+    assert compliance.status_code == 200, compliance.text
+    members = {m["official_id"]: m for m in compliance.json()["members"]}
+    with unit_of_work(factory) as session:
+        findings = {
+            (str(f.official_id), f.details["due_on"])
+            for f in overdue_obligations_check(session, now=clock.now())
+            if f.kind == "validity_expired"
+        }
+
+    seen: dict[str, dict] = {}
+    by_group: dict[tuple[str, str], dict[str, int]] = {}
+    for name, official_id in officials.items():
+        schedule = client.get(f"/api/v1/officials/{official_id}/schedule", headers=admin).json()
+        (end,) = [o["due_on"] for o in schedule["obligations"] if o["kind"] == "validity_end"]
+        expired = end < today.isoformat()
+        plain = client.get(f"/api/v1/officials/{official_id}/eligibility", headers=admin).json()
+        for_tf = client.get(
+            f"/api/v1/officials/{official_id}/eligibility",
+            params={"task_force_id": tf_id},
+            headers=admin,
+        ).json()
+
+        # Schedule and due list: one state and next due date; an ended validity is overdue.
+        assert listed[official_id] == (schedule["state"], schedule["next_due"]), name
+        assert (schedule["state"] == "overdue") == expired, (name, schedule)
+        # Eligibility, plain and for the task force: expired exactly when the schedule's
+        # validity has ended; otherwise eligible until that very day.
+        for answer in (plain, for_tf):
+            if expired:
+                assert answer["verdict"] == "ineligible", (name, answer)
+                assert answer["reasons"] == ["VETTING_EXPIRED"], (name, answer)
+            else:
+                assert (answer["verdict"], answer["valid_until"]) == ("eligible", end), name
+        # Compliance shows the task-force answer for each member.
+        if official_id in members:
+            member = members[official_id]
+            assert (member["verdict"], member["reasons"], member["valid_until"]) == (
+                for_tf["verdict"],
+                for_tf["reasons"],
+                for_tf["valid_until"],
+            ), name
+        # The sweep finds the expiry, on the schedule's date, exactly when it has happened.
+        assert ((official_id, end) in findings) == expired, (name, findings)
+        assert not any(f[0] == official_id and f[1] != end for f in findings), name
+
+        group = by_group.setdefault(
+            (schedule["agency_id"], schedule["rank_tier"]),
+            {"vetted": 0, "current": 0, "due_soon": 0, "overdue": 0},
+        )
+        group["vetted"] += not expired
+        group[schedule["state"]] += 1
+        seen[name] = {"validity_end": end, "state": schedule["state"], "verdict": plain["verdict"]}
+
+    # Coverage counts the officials vetted, due soon and overdue that the schedules show.
+    rows = client.get("/api/v1/stats/coverage", headers=admin).json()["rows"]
+    assert {
+        (r["agency_id"], r["rank_tier"]): {
+            k: r[k] for k in ("vetted", "current", "due_soon", "overdue")
+        }
+        for r in rows
+    } == by_group
+    blocking = compliance.json()["blocking_members"]
+    senior_expired = officials["senior"] in blocking
+    assert compliance.json()["status"] == ("suspended" if senior_expired else "active")
+    seen["task_force"] = {"status": compliance.json()["status"], "blocking": blocking}
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("interval", "validity_end"),
+    [
+        # Shortened: takes effect on the pass already recorded (2026-06-01 + 3 months).
+        (3, dt.date(2026, 9, 1)),
+        # Lengthened: 2036-06-01 under 120 months, but never beyond the stored 2029-06-01.
+        (120, dt.date(2029, 6, 1)),
+    ],
+    ids=["shortened", "lengthened"],
+)
+def test_policy_change_one_validity_for_every_path(
+    client, auth, world, factory, clock, make_user, interval, validity_end
+):
+    """#15: after the agency's policy changes, schedule, due list, coverage, eligibility,
+    task-force compliance and the sweep give the pass one validity end: the earlier of its
+    stored ``valid_until`` and ``conducted_on`` + today's interval (R6, R15, R15a, R17, R19)."""
+    officials, tf_id = _policy_changed_world(client, auth, world, make_user, clock, interval)
+    affected = {"line", "senior"}
+    end = validity_end.isoformat()
+
+    def check(day):
+        at(clock, day)
+        seen = _every_path(client, auth, world, factory, clock, officials, tf_id)
+        for name in affected:
+            assert seen[name]["validity_end"] == end, (name, seen)
+        assert seen["control"]["validity_end"] == STORED_END  # the country policy, unchanged
+        return seen
+
+    # The last valid day: eligible everywhere, due soon; the task force is active.
+    seen = check(validity_end)
+    assert {seen[n]["state"] for n in affected} == {"due_soon"}
+    assert {seen[n]["verdict"] for n in affected} == {"eligible"}
+    assert seen["task_force"]["status"] == "active"
+    # The day after: expired everywhere; the senior member suspends the task force (R19).
+    after = validity_end + dt.timedelta(days=1)
+    seen = check(after)
+    assert {seen[n]["state"] for n in affected} == {"overdue"}
+    assert {seen[n]["verdict"] for n in affected} == {"ineligible"}
+    assert seen["task_force"] == {"status": "suspended", "blocking": [officials["senior"]]}
+    if interval == 3:
+        assert (seen["control"]["state"], seen["control"]["verdict"]) == ("current", "eligible")
+
+    # The sweep records both transitions: the validity that ended, and the suspension.
+    run_sweep(factory, now=clock.now())
+    assert sweep_task_forces(factory, now=clock.now()) == 1
+    with unit_of_work(factory) as session:
+        recorded = set(
+            session.execute(
+                select(SweepEvent.kind, SweepEvent.official_id, SweepEvent.effective_on)
+            ).all()
+        )
+    assert {("validity_expired", uuid.UUID(officials[n]), after) for n in affected} <= recorded
+    events = client.get(f"/api/v1/task-forces/{tf_id}/events", headers=auth(world.mx_admin)).json()[
+        "items"
+    ]
+    suspended = [e for e in events if e["kind"] == "suspended"]
+    assert [(e["cause"]["kind"], e["cause"]["blocking_members"]) for e in suspended] == [
+        ("sweep", [officials["senior"]])
+    ]
+
+
+def test_a_shortened_policy_suspends_in_the_write_that_shortens_it(
+    client, auth, world, factory, clock, make_user
+):
+    """R19: a policy change that ends a senior member's validity at once is a transition caused
+    by that write, recorded in it with its cause; the sweep finds nothing left to record."""
+    officials, tf_id = _policy_changed_world(
+        client, auth, world, make_user, clock, 3, change_on=dt.date(2026, 10, 1)
+    )
+    seen = _every_path(client, auth, world, factory, clock, officials, tf_id)
+    assert seen["senior"]["validity_end"] == "2026-09-01"
+    assert seen["task_force"] == {"status": "suspended", "blocking": [officials["senior"]]}
+    events = client.get(f"/api/v1/task-forces/{tf_id}/events", headers=auth(world.mx_admin))
+    suspended = [e for e in events.json()["items"] if e["kind"] == "suspended"]
+    assert [(e["cause"]["kind"], e["cause"]["version"]) for e in suspended] == [
+        ("policy_changed", 2)
+    ]
+    assert suspended[0]["cause"]["blocking_members"] == [officials["senior"]]
+    assert sweep_task_forces(factory, now=clock.now()) == 0

@@ -145,10 +145,13 @@ def test_policy_change_moves_due_dates_not_history(client, auth, world):
     audit = client.get("/api/v1/audit?action=policy.update", headers=admin).json()["items"]
     assert audit[0]["details"]["before"] == {"interval_months": 24}
 
-    # Deactivating the sector policy falls back to the country policy at once.
+    # Deactivating the sector policy falls back to the country policy (36 months) at once,
+    # but a longer interval never extends the pass beyond the 2028-11-01 it was certified to
+    # (R6, #15; docs/revetting.md).
     r = client.patch(url, json={"active": False}, headers={**admin, "If-Match": '"2"'})
     assert r.status_code == 200, r.text
-    assert client.get(schedule_url, headers=admin).json()["next_due"] == "2029-11-01"
+    schedule = client.get(schedule_url, headers=admin).json()
+    assert (schedule["next_due"], schedule["policy"]["interval_months"]) == ("2028-11-01", 36)
 
 
 def test_policy_access(client, auth, world, make_user):
