@@ -6,11 +6,44 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, String, Text, and_, cast, literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import AuditCheckpoint, AuditEvent, AuditLink
+from app.models import (
+    Appointment,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLink,
+    Evaluation,
+    Listing,
+    Official,
+    Override,
+    Separation,
+    TaskForceEvent,
+    TaskForceMember,
+    TaskForceNomination,
+)
+
+# The official an event's details name. Written out per dialect, with the key as a literal
+# rather than a bound parameter, so that an expression index on exactly this expression can
+# serve it (PostgreSQL: ``((details ->> 'official_id'))``; SQLite:
+# ``(json_extract(details, '$.official_id'))``).
+_DETAILS_OFFICIAL_ID = {
+    "postgresql": "(audit_events.details ->> 'official_id')",
+    "sqlite": "json_extract(audit_events.details, '$.official_id')",
+}
+
+# Records that belong to one official, by the resource type their audit events carry: events
+# about them (an appeal, a withdrawal, a correction, a notification) do not all repeat the
+# official's id in their details.
+_OWNED_RESOURCES: tuple[tuple[str, Any], ...] = (
+    ("listing", Listing),
+    ("evaluation", Evaluation),
+    ("appointment", Appointment),
+    ("separation", Separation),
+    ("override", Override),
+)
 
 
 def list_events(
@@ -45,7 +78,7 @@ def list_events(
     if resource_type:
         filters.append(AuditEvent.resource_type == resource_type)
     if resource_id:
-        filters.append(AuditEvent.resource_id == resource_id)
+        filters.append(about_resource(session, resource_id))
     if outcome:
         filters.append(AuditEvent.outcome == outcome)
     if since:
@@ -54,6 +87,58 @@ def list_events(
         filters.append(AuditEvent.occurred_at < until)
     rows = session.execute(stmt.where(*filters).limit(limit + 1)).all()
     return [(row[0], row[1]) for row in rows]
+
+
+def about_resource(session: Session, resource_id: str) -> ColumnElement[bool]:
+    """Events about ``resource_id``: those whose resource it is and, when it is an official,
+    every event that concerns them (#15): events whose details name them (evaluations,
+    listings, appointments, separations, screening decisions, task-force membership, overrides),
+    events on records that are theirs (an appeal or withdrawal of their listing, a correction
+    of their evaluation), and task-force events that name them anywhere in their details (a
+    suspension they caused, a list of blocking members). Nothing hashed is read or changed:
+    this only selects stored events."""
+    try:
+        subject = uuid.UUID(resource_id)
+    except ValueError:
+        return AuditEvent.resource_id == resource_id
+    key = str(subject)  # how ``audit.record`` stores ids: resource ids and details alike
+    itself = AuditEvent.resource_id == key
+    if session.get(Official, subject) is None:
+        return itself
+    clauses: list[ColumnElement[bool]] = [itself]
+    expression = _DETAILS_OFFICIAL_ID.get(session.get_bind().dialect.name)
+    if expression is not None:
+        clauses.append(literal_column(expression, String) == key)
+    for resource_type, model in _OWNED_RESOURCES:
+        ids = [
+            str(i) for i in session.scalars(select(model.id).where(model.official_id == subject))
+        ]
+        if ids:
+            clauses.append(
+                and_(AuditEvent.resource_type == resource_type, AuditEvent.resource_id.in_(ids))
+            )
+    task_forces = [
+        str(i)
+        for i in session.scalars(
+            union(
+                select(TaskForceMember.task_force_id).where(TaskForceMember.official_id == subject),
+                select(TaskForceNomination.task_force_id).where(
+                    TaskForceNomination.official_id == subject
+                ),
+                select(TaskForceEvent.task_force_id).where(TaskForceEvent.official_id == subject),
+            )
+        )
+    ]
+    if task_forces:
+        # A UUID holds no LIKE wildcard; the quotes keep it a whole JSON string.
+        clauses.append(
+            and_(
+                AuditEvent.resource_type == "task_force",
+                AuditEvent.resource_id.in_(task_forces),
+                cast(AuditEvent.details, Text).like(f'%"{key}"%'),
+            )
+        )
+    return or_(*clauses)
 
 
 def list_checkpoints(

@@ -515,3 +515,93 @@ def test_bad_checkpoint_cursor_is_422(client: TestClient, make_user: Any, cursor
         CHECKPOINTS, params={"cursor": cursor}, headers=make_user("auditor").headers
     )
     assert_problem(response, 422, "VALIDATION_ERROR")
+
+
+def test_audit_about_an_official_finds_every_event_that_concerns_them(
+    client: TestClient, make_user: Any, factory: sessionmaker[Session]
+) -> None:
+    """#15: ``resource_id=<official>`` finds the events about the official, not only those
+    whose resource is the official itself: appointments, screening gate, evaluations, the
+    listing and its appeal, separations (R22). Another official's events stay out."""
+    from tests.registry.builders import evaluate, make_agency, official_body, register, with_result
+
+    police = make_agency(factory, country="MX", acronym="PEJ")
+    justice = make_agency(factory, country="MX", acronym="FGR", sector="justice")
+    c3 = make_agency(factory, country="MX", acronym="C3JAL", can_vet=True)
+    hr_police = make_user("personnel_officer", "MX", agency_id=police)
+    hr_justice = make_user("personnel_officer", "MX", agency_id=justice)
+    vetter = make_user("vetting_officer", "MX", agency_id=c3)
+    admin, auditor = make_user("admin", "MX"), make_user("auditor", "MX")
+
+    official = register(client, hr_police.headers, official_body(police))
+    other = register(client, hr_police.headers, official_body(police, given="MARIA", sex="F"))
+    evaluate(client, vetter.headers, other["id"], c3)
+    second = client.post(
+        f"/api/v1/officials/{official['id']}/appointments",
+        json={
+            "agency_id": str(justice),
+            "position": "Ministerio Público",
+            "rank_tier": "line",
+            "started_on": "2026-10-01",
+        },
+        headers=hr_justice.headers,
+    )
+    assert second.status_code == 201, second.text
+    evaluation = evaluate(
+        client, vetter.headers, official["id"], c3, components=with_result("polygraph", "fail")
+    )
+    assert evaluation["listing_id"]
+    appeal = client.post(
+        f"/api/v1/listings/{evaluation['listing_id']}/appeals",
+        json={"grounds": "The polygraph operator was not certified."},
+        headers=admin.headers,
+    )
+    assert appeal.status_code == 201, appeal.text
+    separation = client.post(
+        f"/api/v1/officials/{official['id']}/separations",
+        json={
+            "appointment_id": official["appointments"][0]["id"],
+            "reason": "resignation",
+            "effective_on": "2026-11-02",
+        },
+        headers=hr_police.headers,
+    )
+    assert separation.status_code == 201, separation.text
+
+    events = _events(client, auditor.headers, resource_id=official["id"])
+    found = {(e["action"], e["resource_type"], e["resource_id"]) for e in events}
+    assert {
+        ("official.register", "official", official["id"]),
+        ("screening.gate", "official", official["id"]),
+        ("appointment.appointment", "appointment", second.json()["id"]),
+        ("evaluation.record", "evaluation", evaluation["id"]),
+        ("listing.create", "listing", evaluation["listing_id"]),
+        ("appeal.file", "listing", evaluation["listing_id"]),
+        ("separation.record", "separation", separation.json()["id"]),
+    } <= found, sorted(found)
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+    assert all(
+        e["resource_id"] == official["id"]
+        or e["details"].get("official_id") == official["id"]
+        or e["resource_id"] in (evaluation["listing_id"], evaluation["id"])
+        for e in events
+    ), "an event about someone else"
+    # The narrower question still has its answer: the official as the resource itself.
+    itself = _events(client, auditor.headers, resource_type="official", resource_id=official["id"])
+    assert {e["resource_id"] for e in itself} == {official["id"]}
+    assert {e["action"] for e in itself} >= {"official.register", "screening.gate"}
+    # Another official's id finds none of these.
+    theirs = _events(client, auditor.headers, resource_id=other["id"])
+    assert theirs
+    assert not {e["id"] for e in theirs} & {e["id"] for e in events}
+    # Paging through the wider answer yields the same events once each.
+    paged, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"resource_id": official["id"], "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get(AUDIT, params=params, headers=auditor.headers).json()
+        paged += [e["id"] for e in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert paged == [e["id"] for e in events]
