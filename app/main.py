@@ -182,6 +182,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             log.critical("cannot start: %s", exc)
             raise
         bootstrap_admin(factory, settings=settings, hasher=hasher, clock=app.state.clock)
+        # R20: a commission department nobody holds is logged now, not found at the first
+        # override that can never activate; /readyz fails for it too.
+        health.log_commission_departments(factory, settings)
         worker = None
         if settings.deliver_in_process:
             worker = DeliveryWorker(factory, settings=settings, clock=app.state.clock)

@@ -24,7 +24,10 @@ from app.config import (
     Settings,
     load_settings,
 )
+from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.main import create_app
+from app.services.agency_seed import seed_agencies
+from tests.conftest import T0
 
 
 def _key() -> str:
@@ -132,6 +135,11 @@ def test_production_app_starts_with_all_keys(
     settings = load_settings()
     assert settings.env == "production"
     assert settings.argon2_memory_kib >= OWASP_ARGON2_MEMORY_KIB
+    # Readiness also needs the commission departments (R20), which the reference seed designates.
+    engine = make_engine(db_url)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        seed_agencies(session, now=T0)
+    engine.dispose()
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/healthz").json() == {"status": "ok"}

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from app.auth.principal import AdminOnly, Authenticated, Country
+from app.api.pagination import AGENCY_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.auth.principal import AdminOnly, Authenticated, Country, SettingsDep
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.agency import (
@@ -39,9 +39,12 @@ def create_agency(
     admin: AdminOnly,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     idem: Idempotency,
 ) -> AgencyRead | Response:
-    """Create an agency of the admin's own country (another country: 403 COUNTRY_SCOPE)."""
+    """Create an agency of the admin's own country (another country: 403 COUNTRY_SCOPE).
+    ``commission_department`` (R20): a U.S. admin only (else 403), a U.S. federal agency
+    without a parent only (else 422), one agency per department (else 409)."""
     if (replay := idem.replay()) is not None:
         return replay
     agency = agency_service.create_agency(
@@ -56,6 +59,8 @@ def create_agency(
         region=body.region,
         can_vet=body.can_vet,
         contact=body.contact,
+        commission_department=body.commission_department,
+        departments=settings.override_departments,
         now=clock.now(),
     )
     result = AgencyRead.of(agency, agency_service.department_of(session, agency))
@@ -84,7 +89,7 @@ def list_agencies(
     ),
 ) -> Page[AgencyRead]:
     """Agencies of both countries ordered by country, acronym and id."""
-    after = decode_cursor(cursor, 3)
+    after = decode_cursor(cursor, AGENCY_CURSOR)
     agencies = agency_service.list_agencies(
         session,
         after=after,
@@ -130,8 +135,11 @@ def update_agency(
     admin: AdminOnly,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> AgencyRead:
-    """Change an agency of the admin's own country; send ``If-Match`` with its ETag."""
+    """Change an agency of the admin's own country; send ``If-Match`` with its ETag. The
+    ``commission_department`` rules of the create apply (R20); another country's agency is
+    404 (R24)."""
     agency = agency_service.get_agency_for_update(session, actor=admin, agency_id=agency_id)
     check_if_match(request, agency.version)
     agency_service.update_agency(
@@ -139,6 +147,7 @@ def update_agency(
         actor=admin,
         agency=agency,
         changes=body.model_dump(exclude_unset=True),
+        departments=settings.override_departments,
         now=clock.now(),
     )
     set_etag(response, agency.version)

@@ -59,9 +59,21 @@ Contact = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=200, pattern=NO_CONTROL),
 ]
+# R20: a department of the override commission; the service checks it against the configured
+# set (REGISTRY_OVERRIDE_DEPARTMENTS, default DOJ, DHS, STATE), so the schema cannot list it.
+CommissionDepartment = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2,16}$"),
+]
 
 _REGION_DOC = "ISO 3166-2 subdivision code without the country prefix, e.g. `JAL`, `NLE`, `TX`"
 _CONTACT_DOC = "Public contact point shown beside this agency's listings (R9): office, mail or URL"
+_COMMISSION_DOC = (
+    "The override-commission department this agency is (R20): one of the configured required "
+    "departments (default `DOJ`, `DHS`, `STATE`). Only a U.S. admin sets it, only on a U.S. "
+    "federal agency without a parent, and one agency per department. Commission members of "
+    "this agency and of every agency below it approve overrides for this department."
+)
 
 
 class AgencyCreate(StrictModel):
@@ -76,11 +88,15 @@ class AgencyCreate(StrictModel):
     region: Region | None = Field(default=None, description=_REGION_DOC)
     can_vet: bool = Field(default=False, description="It is a vetting body")
     contact: Contact | None = Field(default=None, description=_CONTACT_DOC)
+    commission_department: CommissionDepartment | None = Field(
+        default=None, description=_COMMISSION_DOC
+    )
 
 
 class AgencyUpdate(StrictModel):
     """Every field optional; ``country`` is immutable (sending it is a validation error).
-    ``parent_id``, ``region`` and ``contact`` may be set to null; the others may not."""
+    ``parent_id``, ``region``, ``contact`` and ``commission_department`` may be set to null;
+    the others may not."""
 
     name: AgencyName | None = None
     acronym: Acronym | None = None
@@ -90,6 +106,9 @@ class AgencyUpdate(StrictModel):
     region: Region | None = Field(default=None, description=_REGION_DOC)
     can_vet: bool | None = None
     contact: Contact | None = Field(default=None, description=_CONTACT_DOC)
+    commission_department: CommissionDepartment | None = Field(
+        default=None, description=_COMMISSION_DOC
+    )
 
     @field_validator("name", "acronym", "level", "sector", "can_vet")
     @classmethod
@@ -113,6 +132,9 @@ class AgencyRead(BaseModel):
     region: str | None
     can_vet: bool
     contact: str | None
+    commission_department: str | None = Field(
+        description="The override-commission department this agency is (R20), if any"
+    )
     department_id: uuid.UUID = Field(
         description="Top ancestor; an agency without a parent is its own department"
     )
@@ -133,6 +155,7 @@ class AgencyRead(BaseModel):
             region=agency.region,
             can_vet=agency.can_vet,
             contact=agency.contact,
+            commission_department=agency.commission_department,
             department_id=department.id,
             department_acronym=department.acronym,
             department_name=department.name,

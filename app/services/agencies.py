@@ -12,6 +12,10 @@ Rules enforced here:
   hierarchy stays at most ``MAX_DEPTH`` levels deep, so walking up always ends.
 * The acronym is unique within a country (case-insensitive): the seed, and people, match
   agencies on it.
+* An agency's *commission department* (R20) is an explicit designation, never its acronym:
+  one of the configured required departments, set only by a U.S. admin on a U.S. federal
+  agency without a parent (403 for another country's admin, 422 otherwise), held by one agency
+  at a time (409), and a designated agency keeps no parent and stays federal (#15, #18 F1).
 * Every write is audited (R22).
 """
 
@@ -47,7 +51,20 @@ US_REGIONS = frozenset(
 REGIONS = {"MX": MX_REGIONS, "US": US_REGIONS}
 
 # Fields an update may change (country is immutable, id/created_at/version are the system's).
-UPDATABLE = ("name", "acronym", "level", "sector", "parent_id", "region", "can_vet", "contact")
+UPDATABLE = (
+    "name",
+    "acronym",
+    "level",
+    "sector",
+    "parent_id",
+    "region",
+    "can_vet",
+    "contact",
+    "commission_department",
+)
+
+COMMISSION_COUNTRY = "US"
+"""R20: the override commission is U.S. Justice (with DEA and FBI), Homeland Security, State."""
 
 
 def field_error(field: str, message: str, code: str = "VALIDATION_ERROR") -> Unprocessable:
@@ -205,10 +222,14 @@ def create_agency(
     region: str | None = None,
     can_vet: bool = False,
     contact: str | None = None,
+    commission_department: str | None = None,
+    departments: Sequence[str] = (),
     now: dt.datetime,
 ) -> Agency:
     """Create an agency of the actor's own country (§2: an admin manages that country's
-    agencies; another country is 403 COUNTRY_SCOPE). Audited as ``agency.create`` (R22)."""
+    agencies; another country is 403 COUNTRY_SCOPE). ``commission_department`` must be one of
+    ``departments`` (the configured required departments) and obeys the designation rules
+    above (R20). Audited as ``agency.create`` (R22)."""
     if actor.country != country:
         raise Forbidden("Admins create agencies of their own country only", code="COUNTRY_SCOPE")
     _check_region(country, region)
@@ -216,6 +237,16 @@ def create_agency(
         parent = _parent_in_country(session, parent_id, country)
         if _depth(session, parent) + 1 > MAX_DEPTH:
             raise _too_deep()
+    if commission_department is not None:
+        _check_designation(
+            actor=actor,
+            country=country,
+            level=level,
+            parent_id=parent_id,
+            department=commission_department,
+            departments=departments,
+        )
+        _claim_designation(session, department=commission_department, own_id=None)
     _claim_acronym(session, country=country, acronym=acronym, own_id=None)
     agency = Agency(
         country=country,
@@ -227,22 +258,26 @@ def create_agency(
         region=region,
         can_vet=can_vet,
         contact=contact,
+        commission_department=commission_department,
         created_at=now,
     )
     session.add(agency)
     session.flush()
+    details: dict[str, Any] = {
+        "country": country,
+        "acronym": acronym,
+        "parent_id": parent_id,
+        "can_vet": can_vet,
+    }
+    if commission_department is not None:
+        details["commission_department"] = commission_department
     audit.record(
         session,
         actor=actor,
         action="agency.create",
         resource_type="agency",
         resource_id=agency.id,
-        details={
-            "country": country,
-            "acronym": acronym,
-            "parent_id": parent_id,
-            "can_vet": can_vet,
-        },
+        details=details,
         now=now,
     )
     return agency
@@ -254,12 +289,15 @@ def update_agency(
     actor: Principal,
     agency: Agency,
     changes: dict[str, Any],
+    departments: Sequence[str] = (),
     now: dt.datetime,
 ) -> Agency:
     """Change an agency of the actor's own country (fetch it with ``get_agency_for_update``;
     the caller checks If-Match). A new parent must be of the same country and must not be the
-    agency or one of its descendants (no cycles). Audited as ``agency.update`` with the changed
-    field names (R22); a request that changes nothing writes nothing."""
+    agency or one of its descendants (no cycles). The commission designation follows the rules
+    above (R20) against ``departments``, also when only the parent or level changes. Audited as
+    ``agency.update`` with the changed field names (R22); a request that changes nothing writes
+    nothing."""
     if agency.country != actor.country:
         raise NotFound("No such agency", code="AGENCY_NOT_FOUND")
     unknown = set(changes) - set(UPDATABLE)
@@ -288,6 +326,24 @@ def update_agency(
             )
         if _depth(session, new_parent) + _height(session, agency.id) > MAX_DEPTH:
             raise _too_deep()
+    designation = changed.get("commission_department", agency.commission_department)
+    if designation is not None and {"commission_department", "parent_id", "level"} & set(changed):
+        _check_designation(
+            actor=actor,
+            country=agency.country,
+            level=changed.get("level", agency.level),
+            parent_id=changed.get("parent_id", agency.parent_id),
+            department=designation,
+            departments=departments,
+            # Keeping a designation is not granting it again: a narrowed configuration must
+            # not stop an admin from changing another field of the agency.
+            check_value="commission_department" in changed,
+            field="body.commission_department"
+            if "commission_department" in changed
+            else f"body.{'parent_id' if 'parent_id' in changed else 'level'}",
+        )
+    if "commission_department" in changed and designation is not None:
+        _claim_designation(session, department=designation, own_id=agency.id)
     if "acronym" in changed:
         _claim_acronym(
             session, country=agency.country, acronym=changed["acronym"], own_id=agency.id
@@ -301,6 +357,11 @@ def update_agency(
         details["parent_id"] = {"from": previous["parent_id"], "to": changed["parent_id"]}
     if "can_vet" in changed:
         details["can_vet"] = changed["can_vet"]
+    if "commission_department" in changed:
+        details["commission_department"] = {
+            "from": previous["commission_department"],
+            "to": changed["commission_department"],
+        }
     audit.record(
         session,
         actor=actor,
@@ -400,6 +461,64 @@ def _claim_acronym(
             code="AGENCY_ACRONYM_TAKEN",
             extra={"agency_id": str(existing.id)},
         )
+
+
+def _check_designation(
+    *,
+    actor: Principal,
+    country: str,
+    level: str,
+    parent_id: uuid.UUID | None,
+    department: str,
+    departments: Sequence[str],
+    check_value: bool = True,
+    field: str = "body.commission_department",
+) -> None:
+    """R20 (#15, #18 F1): only a U.S. admin designates, only a U.S. federal agency without a
+    parent, only a configured department."""
+    if actor.country != COMMISSION_COUNTRY:
+        raise Forbidden(
+            "Only U.S. admins designate commission departments",
+            code="COMMISSION_DEPARTMENT_US_ONLY",
+        )
+    if check_value and department not in departments:
+        raise field_error(
+            "body.commission_department", f"one of {', '.join(departments) or '(none)'}"
+        )
+    if country != COMMISSION_COUNTRY or level != "federal" or parent_id is not None:
+        raise field_error(
+            field,
+            "only a U.S. federal agency without a parent is a commission department",
+            code="COMMISSION_DEPARTMENT_NOT_ALLOWED",
+        )
+
+
+def _claim_designation(session: Session, *, department: str, own_id: uuid.UUID | None) -> None:
+    """Refuse a department another agency already is; the unique index backs this up, the
+    lock makes concurrent designations take turns so the loser gets a 409, not a 500."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"commission-department:{department}"},
+        )
+    holder = session.scalar(
+        select(Agency.id).where(Agency.commission_department == department).limit(1)
+    )
+    if holder is not None and holder != own_id:
+        raise Conflict(
+            "Another agency is already this commission department",
+            code="COMMISSION_DEPARTMENT_TAKEN",
+            extra={"agency_id": str(holder)},
+        )
+
+
+def designated_departments(session: Session) -> dict[str, Agency]:
+    """``{department: agency}`` for every designated agency (R20)."""
+    return {
+        a.commission_department: a
+        for a in session.scalars(select(Agency).where(Agency.commission_department.is_not(None)))
+        if a.commission_department is not None
+    }
 
 
 def _too_deep() -> Unprocessable:

@@ -5,6 +5,10 @@ entry has a stable ``key`` (``MX-SSPC``) and names its parent by key; parents co
 entry is matched to the database on country + acronym (case-insensitive): a re-run, or an
 agency an admin already created, adds nothing, and existing rows are never overwritten (an
 admin's corrections win over the reference file).
+
+``commission_department`` (R20) designates the U.S. departments of the override commission
+(DOJ, DHS, STATE). It is set when the seed inserts the agency, and only where no other agency
+already holds it; existing databases got theirs from migration 0008.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from app.auth.principal import Country
 from app.models import Agency
 from app.schemas.agency import Acronym, AgencyLevel, AgencyName, Contact, Region, Sector
 from app.services import audit
-from app.services.agencies import REGIONS, find_by_acronym, lock_acronym
+from app.services.agencies import (
+    COMMISSION_COUNTRY,
+    REGIONS,
+    designated_departments,
+    find_by_acronym,
+    lock_acronym,
+)
 
 
 class SeedAgency(BaseModel):
@@ -39,6 +49,7 @@ class SeedAgency(BaseModel):
     region: Region | None = None
     can_vet: bool = False
     contact: Contact | None = None
+    commission_department: str | None = Field(default=None, pattern=r"^[A-Z]{2,16}$")
     note: str | None = None
 
 
@@ -51,7 +62,8 @@ class SeedFile(BaseModel):
 
 def load_seed(path: Path | None = None) -> list[SeedAgency]:
     """Read and check the reference file: unique keys and acronyms, parents listed before their
-    children and of the same country, region codes of the entry's country."""
+    children and of the same country, region codes of the entry's country, commission
+    departments only on U.S. federal entries without a parent, each once (R20)."""
     if path is None:
         raw = resources.files("app").joinpath("data/agencies.json").read_text(encoding="utf-8")
     else:
@@ -59,6 +71,7 @@ def load_seed(path: Path | None = None) -> list[SeedAgency]:
     entries = SeedFile.model_validate(json.loads(raw)).agencies
     by_key: dict[str, SeedAgency] = {}
     acronyms: set[tuple[str, str]] = set()
+    departments: set[str] = set()
     for entry in entries:
         if entry.key in by_key:
             raise ValueError(f"duplicate seed key {entry.key}")
@@ -73,6 +86,19 @@ def load_seed(path: Path | None = None) -> list[SeedAgency]:
                 raise ValueError(f"{entry.key}: parent {entry.parent} is of another country")
         if entry.region is not None and entry.region not in REGIONS[entry.country.value]:
             raise ValueError(f"{entry.key}: region {entry.region} is not of {entry.country}")
+        if entry.commission_department is not None:
+            if (
+                entry.country.value != COMMISSION_COUNTRY
+                or entry.level is not AgencyLevel.FEDERAL
+                or entry.parent is not None
+            ):
+                raise ValueError(
+                    f"{entry.key}: only a U.S. federal agency without a parent is a commission "
+                    "department"
+                )
+            if entry.commission_department in departments:
+                raise ValueError(f"duplicate commission department {entry.commission_department}")
+            departments.add(entry.commission_department)
         by_key[entry.key] = entry
         acronyms.add(ident)
     return entries
@@ -83,6 +109,7 @@ def seed_agencies(session: Session, *, now: dt.datetime, path: Path | None = Non
     insertion is audited as ``agency.seed`` by ``system`` (R22). Flushes, does not commit."""
     ids: dict[str, uuid.UUID] = {}
     inserted = 0
+    held = set(designated_departments(session))
     for entry in load_seed(path):
         country = entry.country.value
         lock_acronym(session, country=country, acronym=entry.acronym)
@@ -100,6 +127,10 @@ def seed_agencies(session: Session, *, now: dt.datetime, path: Path | None = Non
             region=entry.region,
             can_vet=entry.can_vet,
             contact=entry.contact,
+            # An admin's designation of another agency wins, as its other corrections do.
+            commission_department=(
+                entry.commission_department if entry.commission_department not in held else None
+            ),
             created_at=now,
         )
         session.add(agency)
@@ -113,6 +144,9 @@ def seed_agencies(session: Session, *, now: dt.datetime, path: Path | None = Non
             "parent_id": agency.parent_id,
             "can_vet": entry.can_vet,
         }
+        if agency.commission_department is not None:
+            held.add(agency.commission_department)
+            details["commission_department"] = agency.commission_department
         audit.record(
             session,
             actor=None,

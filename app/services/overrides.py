@@ -1,10 +1,16 @@
 """Commission overrides (R20).
 
-An override names one official on one task force, with a justification and at most 90 days. It
-becomes active only once commission members of every required department have approved (a DEA
-or FBI member counts for DOJ: the department is the approver's agency's top ancestor); the
-requester cannot approve; only one approval per department counts. It expires by itself
-(``expires_at``; the sweep records the resulting transition) and can be revoked.
+An override names one official on one task force (a current member or open nominee of it), with
+a justification and at most 90 days. It becomes active only once commission members of every
+required department have approved; the requester cannot approve; only one approval per
+department counts. It expires by itself (``expires_at``; the sweep records the resulting
+transition) and can be revoked.
+
+An approver's department is the ``commission_department`` *designation* of their agency's top
+ancestor (a DEA or FBI member counts for DOJ when the DOJ agency is designated DOJ), and only a
+U.S. user has one. Acronyms count for nothing: a Mexican agency named "DOJ" does not fill the
+U.S. Justice seat (#15 point 2, #18 F1, F1b). Designations are set by U.S. admins only
+(``app/services/agencies.py``); a required department nobody holds fails ``/readyz``.
 """
 
 from __future__ import annotations
@@ -18,22 +24,62 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
-from app.models import Agency, Official, Override, OverrideApproval, TaskForce
+from app.models import (
+    Agency,
+    Override,
+    OverrideApproval,
+    TaskForce,
+    TaskForceMember,
+    TaskForceNomination,
+)
 from app.services import audit
 from app.services import task_forces as tf_service
+from app.services.agencies import COMMISSION_COUNTRY, department_of, designated_departments
 from app.services.users import field_error
 
-REQUIRED_DEPARTMENTS: tuple[str, ...] = ("DOJ", "DHS", "STATE")
 MAX_DAYS = 90
 
 
-def department_of_agency(session: Session, agency_id: uuid.UUID | None) -> str | None:
-    agency = session.get(Agency, agency_id) if agency_id else None
-    for _ in range(16):
-        if agency is None or agency.parent_id is None:
-            break
-        agency = session.get(Agency, agency.parent_id)
-    return agency.acronym.upper() if agency else None
+def commission_department_of(session: Session, actor: Principal) -> str | None:
+    """The commission department the actor sits for (R20), or None: the designation carried
+    by the top ancestor of the actor's agency, for a U.S. user of a U.S. agency only. Both
+    checks matter: a designation is only ever on a U.S. agency, and a user's agency is of the
+    user's country, but neither alone is what R20 says."""
+    if actor.country != COMMISSION_COUNTRY or actor.agency_id is None:
+        return None
+    agency = session.get(Agency, actor.agency_id)
+    if agency is None or agency.country != COMMISSION_COUNTRY:
+        return None
+    top = department_of(session, agency)
+    if top.country != COMMISSION_COUNTRY or top.parent_id is not None:
+        return None
+    return top.commission_department
+
+
+def missing_departments(session: Session, required: tuple[str, ...]) -> list[str]:
+    """Required departments no U.S. agency is designated for: while any is missing, no
+    override can ever activate, so readiness fails and says which (R20)."""
+    held = {
+        department
+        for department, agency in designated_departments(session).items()
+        if agency.country == COMMISSION_COUNTRY and agency.parent_id is None
+    }
+    return [d for d in required if d not in held]
+
+
+def _on_roster(session: Session, task_force_id: uuid.UUID, official_id: uuid.UUID) -> bool:
+    """A current member (not left) or an open nominee of this task force (R18)."""
+    member = select(TaskForceMember.id).where(
+        TaskForceMember.task_force_id == task_force_id,
+        TaskForceMember.official_id == official_id,
+        TaskForceMember.left_on.is_(None),
+    )
+    nominee = select(TaskForceNomination.id).where(
+        TaskForceNomination.task_force_id == task_force_id,
+        TaskForceNomination.official_id == official_id,
+        TaskForceNomination.status == "open",
+    )
+    return bool(session.scalar(select(member.exists() | nominee.exists())))
 
 
 def status_of(override: Override, now: dt.datetime) -> str:
@@ -85,13 +131,21 @@ def request_override(
     duration_days: int,
     now: dt.datetime,
 ) -> Override:
+    """R20: the task force's lead or an admin of its lead agency's country (else 404, R25)
+    asks for an override of a current member or open nominee of *that* task force; anyone
+    else (no such official, another task force's member, a former member) is 422 naming
+    ``official_id``, the same answer whether the official exists or not (R24)."""
     tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
     if tf.dissolved_at is not None:
         raise Conflict("The task force is dissolved", code="TASK_FORCE_DISSOLVED")
     if duration_days > MAX_DAYS:
         raise field_error("body.duration_days", "at most 90 days (R20)")
-    if session.get(Official, official_id) is None:
-        raise field_error("body.official_id", "no such official")
+    if not _on_roster(session, tf.id, official_id):
+        raise field_error(
+            "body.official_id",
+            "not a current member or nominee of this task force",
+            code="NOT_ON_TASK_FORCE",
+        )
     override = Override(
         task_force_id=tf.id,
         official_id=official_id,
@@ -132,6 +186,9 @@ def approve(
     required: tuple[str, ...],
     now: dt.datetime,
 ) -> Override:
+    """R20: a U.S. commission member whose agency's top ancestor is designated one of the
+    ``required`` departments approves (else 403 NOT_A_COMMISSION_DEPARTMENT); the override
+    activates when every required department has a counted approval."""
     override = session.get(Override, override_id, with_for_update=True)
     if override is None:
         raise NotFound("No such override", code="OVERRIDE_NOT_FOUND")
@@ -140,8 +197,8 @@ def approve(
         raise Conflict("The override is {state}", code="OVERRIDE_CLOSED", state=state)
     if override.requested_by == actor.user_id:
         raise Forbidden("The requester cannot approve their own override", code="SELF_APPROVAL")
-    department = department_of_agency(session, actor.agency_id)
-    if department not in required:
+    department = commission_department_of(session, actor)
+    if department is None or department not in required:
         raise Forbidden(
             "Only commission members of {departments} approve overrides",
             code="NOT_A_COMMISSION_DEPARTMENT",

@@ -41,6 +41,7 @@ def make_agency(
     can_vet: bool = False,
     parent_id: uuid.UUID | None = None,
     contact: str | None = "registry-contact@example.gob",
+    commission_department: str | None = None,
 ) -> uuid.UUID:
     n = next(_seq)
     with unit_of_work(factory) as session:
@@ -53,6 +54,7 @@ def make_agency(
             parent_id=parent_id,
             can_vet=can_vet,
             contact=contact,
+            commission_department=commission_department,
             created_at=T0,
         )
         session.add(agency)

@@ -171,6 +171,8 @@ def test_database_loss_answers_503_and_the_service_recovers_by_itself(
     app = create_app(settings.model_copy(update={"database_url": proxied}), clock=clock)
     police = make_agency(factory, country="MX", acronym="POL")
     c3 = make_agency(factory, country="MX", acronym="C3", can_vet=True)
+    for seat in ("DOJ", "DHS", "STATE"):  # so /readyz answers for the database alone (R20)
+        make_agency(factory, country="US", acronym=seat, commission_department=seat)
     clerk = make_user("personnel_officer", "MX", agency_id=police)
     vetter = make_user("vetting_officer", "MX", agency_id=c3)
     admin, auditor = make_user("admin", "MX"), make_user("auditor", "MX")

@@ -28,10 +28,17 @@ def tfw(client, factory, make_user):
     w: dict = {}
     w["mx_police"] = make_agency(factory, country="MX", acronym="SSPC")
     w["mx_c3"] = make_agency(factory, country="MX", acronym="CNCA", can_vet=True)
-    doj = make_agency(factory, country="US", acronym="DOJ", sector="justice")
+    # R20: the seats are explicit designations, not acronyms (#15, #18 F1).
+    doj = make_agency(
+        factory, country="US", acronym="DOJ", sector="justice", commission_department="DOJ"
+    )
     w["fbi"] = make_agency(factory, country="US", acronym="FBI", parent_id=doj)
-    dhs = make_agency(factory, country="US", acronym="DHS", sector="policy")
-    state = make_agency(factory, country="US", acronym="STATE", sector="policy")
+    dhs = make_agency(
+        factory, country="US", acronym="DHS", sector="policy", commission_department="DHS"
+    )
+    state = make_agency(
+        factory, country="US", acronym="STATE", sector="policy", commission_department="STATE"
+    )
     w["us_vet"] = make_agency(
         factory, country="US", acronym="FBI-SECD", can_vet=True, parent_id=w["fbi"]
     )
