@@ -21,8 +21,10 @@ from app.schemas.official import (
     OfficialCreate,
     OfficialPublic,
     OfficialRead,
+    OfficialRegistered,
     OfficialSummary,
     RankTier,
+    RegistrationScreeningRead,
     SeparationCreate,
     SeparationRead,
 )
@@ -53,7 +55,7 @@ VettingReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.VETT
 @router.post(
     "",
     status_code=201,
-    response_model=OfficialRead,
+    response_model=OfficialRegistered,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def register_official(
@@ -63,11 +65,13 @@ def register_official(
     settings: SettingsDep,
     clock: ClockDep,
     idem: Idempotency,
-) -> OfficialRead | Response:
-    """Register an official with identifiers and first appointment (R1, R2, R25)."""
+) -> OfficialRegistered | Response:
+    """Register an official with identifiers and first appointment (R1, R2, R25), screened
+    first like any appointment (R3): 409 ``OFFICIAL_LISTED`` or ``SCREENING_REVIEW_REQUIRED``
+    for a listed person; the answer's ``screening`` says how they were screened."""
     if (replay := idem.replay()) is not None:
         return replay
-    official = official_service.register_official(
+    registration = official_service.register_official(
         session,
         actor=actor,
         settings=settings,
@@ -84,8 +88,21 @@ def register_official(
         rank_tier=body.appointment.rank_tier.value,
         started_on=body.appointment.started_on,
         now=clock.now(),
+        force_justification=body.force_justification,
     )
-    result = presenters.official_full(session, settings, official)
+    full = presenters.official_full(session, settings, registration.official)
+    s = registration.screening
+    result = OfficialRegistered(
+        **full.model_dump(),
+        screening=RegistrationScreeningRead(
+            verdict=s.verdict,
+            screened_by=s.screened_by,
+            identifiers_checked=s.identifiers_checked,
+            screening_id=s.screening_id,
+            forced=s.forced,
+            ruled_out=s.ruled_out,
+        ),
+    )
     idem.remember(201, result)
     return result
 

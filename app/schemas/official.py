@@ -102,7 +102,13 @@ class OfficialCreate(StrictModel):
     sex: str | None = Field(default=None, pattern="^[FMX]$")
     identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=10)
     appointment: AppointmentIn
-    force_justification: str | None = Field(default=None, min_length=20, max_length=2000)
+    force_justification: str | None = Field(
+        default=None,
+        min_length=20,
+        max_length=2000,
+        description="Admins only: register and appoint despite a listed look-alike (R3); "
+        "audited. Never overrides an identifier already held by a listed official",
+    )
 
 
 class ListingPublic(BaseModel):
@@ -169,6 +175,32 @@ class OfficialRead(BaseModel):
     status: str = Field(description="active (holds an appointment) or inactive")
     created_at: dt.datetime
     view: str = "full"
+
+
+class RegistrationScreeningRead(BaseModel):
+    """How the registration was screened before anything was written (R3, R11; issue #15)."""
+
+    verdict: str = Field(
+        description="clear | review | listed, as screened (before any admin's force)"
+    )
+    screened_by: list[str] = Field(
+        description="What was compared: `identifiers` (when any were given) and always "
+        "`name_and_birth_date`; a registration without identifiers is screened by name and "
+        "date of birth only"
+    )
+    identifiers_checked: int = Field(description="How many identifiers were screened")
+    screening_id: uuid.UUID | None = Field(
+        description="The kept screening (purpose `appointment_gate`) when there were candidates "
+        "(ruled out, or forced past); null when nothing resembled a listed person"
+    )
+    forced: bool = Field(description="An admin forced the registration past the gate")
+    ruled_out: int = Field(description="Candidates a reviewer had ruled `not_same_person`")
+
+
+class OfficialRegistered(OfficialRead):
+    """The answer to a registration: the record, and how it was screened."""
+
+    screening: RegistrationScreeningRead
 
 
 class OfficialSummary(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +20,13 @@ from app.services import audit
 from app.services.listings import open_listing
 from app.services.officials import check_personnel_scope
 from app.services.registry import blocking_listings, get_agency, own_country_official
-from app.services.screening import gate_screening
+from app.services.screening import (
+    GateScreening,
+    Match,
+    RegistrationIdentity,
+    gate_registration,
+    gate_screening,
+)
 from app.services.users import field_error
 
 
@@ -47,10 +55,10 @@ def gate_appointment(
     """R3: screen before appointing. A blocking listing of the official refuses the appointment
     with 409 ``OFFICIAL_LISTED`` and its basis. Otherwise the official's identity is screened
     against the listings of *other* records (R11, app.services.screening.gate_screening): a
-    candidate a reviewer confirmed as the same person refuses it with ``OFFICIAL_LISTED`` too;
-    any other candidate in the review or high band refuses it with 409
-    ``SCREENING_REVIEW_REQUIRED`` naming the kept screening, until a reviewer rules the
-    candidates out (``not_same_person``, R12a). A country admin may force either with a
+    candidate in the high band, or one a reviewer confirmed as the same person, refuses it with
+    ``OFFICIAL_LISTED`` too; one in the review band with 409 ``SCREENING_REVIEW_REQUIRED``;
+    both name the kept screening, so a reviewer can rule the candidates out
+    (``not_same_person``, R12a) — see ``judge_gate``. A country admin may force either with a
     written justification, which is audited. Returns whether the gate was forced."""
     if force_justification and not actor.has(Role.ADMIN):
         raise Forbidden("Only an admin may force an appointment", code="FORCE_NOT_ALLOWED")
@@ -69,29 +77,168 @@ def gate_appointment(
     if gate.verdict == "clear":
         gate.record_clear(session, official.id)
         return False
+    # Returns only when forced: a refusal raises.
+    judge_gate(session, actor=actor, gate=gate, force_justification=force_justification)
+    _audit_forced(
+        session, actor, official, force_justification or "", now, screening_id=gate.screening_id
+    )
+    return True
+
+
+def _listing_view(m: Match, viewer_country: str) -> dict[str, str | None]:
+    """A candidate's blocking listing as both countries may see it (R9); its own country also
+    gets the ids of the listing and of the record (R24: never across the border)."""
+    assert m.listing is not None
+    x = m.listing
+    view: dict[str, str | None] = {}
+    if m.candidate.country == viewer_country:
+        view |= {"listing_id": str(x.listing_id), "official_id": str(x.official_id)}
+    return view | {
+        "basis": x.basis,
+        "status": x.status,
+        "listed_by": str(x.listed_by),
+        "listed_by_name": x.listed_by_name,
+        "listed_by_acronym": x.listed_by_acronym,
+        "listed_by_country": x.listed_by_country,
+        "listed_on": x.listed_on.isoformat(),
+        "contact": x.contact,
+    }
+
+
+def _basis(matches: list[Match]) -> str:
+    return ", ".join(sorted({m.listing.basis for m in matches if m.listing}))
+
+
+def judge_gate(
+    session: Session,
+    *,
+    actor: Principal,
+    gate: GateScreening,
+    force_justification: str | None,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """The refusals of a gate screening that did not come out clear (R3, R11, R12a), shared by
+    appointments and registration. A decisive candidate (high band, or a reviewer's
+    ``same_person``) refuses with 409 ``OFFICIAL_LISTED`` and its listings; any other with 409
+    ``SCREENING_REVIEW_REQUIRED``. Either names the screening, kept although the request rolls
+    back, so a reviewer can rule the candidates out (``not_same_person``) and the same request
+    then goes through. An admin's written justification forces it (the screening is kept in
+    the transaction; the caller audits ``appointment.forced``). Returns True when forced."""
     if force_justification:
+        if not actor.has(Role.ADMIN):
+            raise Forbidden("Only an admin may force an appointment", code="FORCE_NOT_ALLOWED")
         gate.keep(session)
-        _audit_forced(
-            session, actor, official, force_justification, now, screening_id=gate.screening_id
-        )
         return True
-    confirmed = gate.confirmed_listings()
-    if confirmed:
+    gate.keep_after_transaction(session)
+    decisive = gate.decisive()
+    if decisive:
         raise Conflict(
             "The official is listed ({basis}) and cannot be appointed",
             code="OFFICIAL_LISTED",
-            extra={"listings": [x.as_dict() for x in confirmed]},
-            basis=", ".join(sorted({x.basis for x in confirmed})),
+            extra={
+                **(extra or {}),
+                "screening_id": str(gate.screening_id),
+                "verdict": gate.verdict,
+                "listings": [_listing_view(m, actor.country) for m in decisive],
+            },
+            basis=_basis(decisive),
         )
-    gate.keep_after_transaction(session)
     raise Conflict(
         "The official resembles a listed person; a reviewer must rule on the candidates first",
         code="SCREENING_REVIEW_REQUIRED",
         extra={
+            **(extra or {}),
             "screening_id": str(gate.screening_id),
             "verdict": gate.verdict,
-            "candidates": gate.candidates(),
+            "candidates": gate.candidates(actor.country),
         },
+    )
+
+
+@dataclass(frozen=True)
+class RegistrationScreening:
+    """How a registration was screened (the ``screening`` of the 201 answer)."""
+
+    verdict: str
+    screened_by: list[str]
+    identifiers_checked: int
+    screening_id: uuid.UUID | None
+    forced: bool
+    ruled_out: int
+
+
+def gate_new_official(
+    session: Session,
+    *,
+    actor: Principal,
+    settings: Settings,
+    item: RegistrationIdentity,
+    force_justification: str | None,
+    now: dt.datetime,
+) -> GateScreening:
+    """R3 for ``POST /officials``: screen the identity about to be registered (identifiers,
+    names and date of birth) before anything is written. A submitted identifier of a listed
+    official answers 409 ``OFFICIAL_LISTED`` that no admin can force: the person already has
+    a record, which is the one to appoint (its id only to its own country, R24). The rest is
+    for ``judge_gate``, once duplicates are refused (``officials.register_official``)."""
+    if force_justification and not actor.has(Role.ADMIN):
+        raise Forbidden("Only an admin may force an appointment", code="FORCE_NOT_ALLOWED")
+    gate = gate_registration(session, actor=actor, settings=settings, item=item, now=now)
+    extra: dict[str, Any] = {"screened_by": screened_by(item)}
+    by_identifier = gate.identifier_listed()
+    if by_identifier:
+        own = [m for m in by_identifier if m.candidate.country == actor.country]
+        if own:
+            extra["existing_official_id"] = str(own[0].official_id)
+        raise Conflict(
+            "An official listed ({basis}) already holds this identifier: the person already "
+            "has a record. Do not register them again; appoint the existing record, where the "
+            "appointment gate applies",
+            code="OFFICIAL_LISTED",
+            extra={
+                **extra,
+                "verdict": "listed",
+                "listings": [_listing_view(m, actor.country) for m in by_identifier],
+            },
+            basis=_basis(by_identifier),
+        )
+    return gate
+
+
+def screened_by(item: RegistrationIdentity) -> list[str]:
+    return ["identifiers", "name_and_birth_date"] if item.identifiers else ["name_and_birth_date"]
+
+
+def finish_registration_gate(
+    session: Session,
+    *,
+    actor: Principal,
+    gate: GateScreening,
+    item: RegistrationIdentity,
+    force_justification: str | None,
+    official: Official,
+    now: dt.datetime,
+    judged: bool,
+) -> RegistrationScreening:
+    """After the official is written: keep the screening when it had candidates and audit a
+    forced registration as ``appointment.forced`` (R3). A screening with no candidate is
+    audited within the ``official.register`` event (R12), not as an event of its own."""
+    kept: uuid.UUID | None = None
+    if judged:  # forced: judge_gate kept the screening
+        _audit_forced(
+            session, actor, official, force_justification or "", now, screening_id=gate.screening_id
+        )
+        kept = gate.screening_id
+    elif gate.found.matches:  # candidates ruled out: their rulings stay on record
+        gate.keep(session)
+        kept = gate.screening_id
+    return RegistrationScreening(
+        verdict=gate.verdict,
+        screened_by=screened_by(item),
+        identifiers_checked=len(item.identifiers),
+        screening_id=kept,
+        forced=judged,
+        ruled_out=gate.ruled_out,
     )
 
 

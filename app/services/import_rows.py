@@ -560,6 +560,7 @@ class PreparedOfficial:
     source_ref: str
     schemes: tuple[str, ...]
     indexes: tuple[str, ...]
+    identity: RowIdentity
     official: tuple[Any, ...] | None = None
     identifiers: list[tuple[Any, ...]] = field(default_factory=list)
     keys: list[tuple[Any, ...]] = field(default_factory=list)
@@ -655,6 +656,7 @@ def prepare_official(
         source_ref=row.source_ref,
         schemes=tuple(i[0] for i in row.identifiers),
         indexes=tuple(i[2] for i in row.identifiers),
+        identity=row_identity(row),
     )
     out.official, out.identifiers, out.keys, out.appointment = (
         official,
@@ -668,8 +670,23 @@ def prepare_official(
 # --- PostgreSQL COPY text format ---------------------------------------------------------------
 
 
-OfficialMeta = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
-"""(line, end_line, source_ref, schemes, blind indexes) of an accepted official row."""
+RowIdentity = tuple[str, str, str | None, dt.date, tuple[str, ...]]
+"""(given names, first surname, second surname, date of birth, blocking keys) of a row: what
+the writer screens against the listings (R3, ``screening.gate_registrations``)."""
+
+OfficialMeta = tuple[int, int, str, tuple[str, ...], tuple[str, ...], RowIdentity]
+"""(line, end_line, source_ref, schemes, blind indexes, identity) of an accepted official
+row."""
+
+
+def row_identity(row: OfficialRow) -> RowIdentity:
+    return (
+        row.given_names,
+        row.first_surname,
+        row.second_surname,
+        row.date_of_birth,
+        tuple(row.name_keys),
+    )
 
 
 @dataclass(slots=True)
@@ -726,6 +743,7 @@ def _official_batch(p: Prepared, records: list[Record], now: dt.datetime) -> Off
                 row.source_ref,
                 tuple(i[0] for i in row.identifiers),
                 tuple(i[2] for i in row.identifiers),
+                row_identity(row),
             )
         )
     w, x, y, z = ("".join(part) for part in parts)

@@ -105,6 +105,12 @@ from app.services.listings import open_listing
 from app.services.officials import check_personnel_scope
 from app.services.outcome import Outcome, derive_outcome
 from app.services.policy import Policy, resolve_policy
+from app.services.screening import (
+    GateScreening,
+    Match,
+    RegistrationIdentity,
+    gate_registrations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -729,7 +735,7 @@ def _write_batch(
         else:
             accepted.append(row)
     if isinstance(prepared, OfficialBatch):
-        _official_batch(session, prepared, counts)
+        _official_batch(session, ctx, prepared, counts)
     elif job.kind == ImportKind.OFFICIALS:
         _officials(session, ctx, accepted, counts)
     elif job.kind == ImportKind.EVALUATIONS:
@@ -812,19 +818,50 @@ def _among(session: Session, column: Any, values: Iterable[Any]) -> Any:
 # --- officials ---------------------------------------------------------------------------------
 
 
-def _keep_officials(session: Session, rows: Sequence[OfficialMeta], counts: _Counts) -> list[int]:
+def _keep_officials(
+    session: Session, ctx: _Context, rows: Sequence[OfficialMeta], counts: _Counts
+) -> list[int]:
     """Which rows to write (their positions): R1, R2, R25 were checked as ``register_official``
     checks them (``import_rows.official_row``); here a ``source_ref`` already stored is a
-    duplicate, and identifiers already registered are refused as the API refuses them
-    (IDENTIFIER_EXISTS)."""
+    duplicate, and the rest pass the registration's R3 gate, screened set-wise for the whole
+    batch (``screening.gate_registrations``: a few statements per batch, whatever its size).
+    A row whose identifier a listed official holds, or whose names and date of birth match a
+    listed person decisively, is refused with ``OFFICIAL_LISTED``; a near-match with
+    ``SCREENING_REVIEW_REQUIRED``, its screening kept for a reviewer to rule on (R12a) so a
+    re-run lets it in once ruled out. No import forces the gate: an admin registers such a
+    person through the API, with a justification. Identifiers already registered are then
+    refused as the API refuses them (IDENTIFIER_EXISTS)."""
     stored_refs = _existing(session, Official.source_ref, [r[2] for r in rows])
     stored_indexes = _existing(
         session, OfficialIdentifier.blind_index, [i for r in rows for i in r[4]]
     )
+    fresh = [r for r in rows if r[2] not in stored_refs]
+    gates = gate_registrations(
+        session,
+        actor=ctx.actor,
+        settings=ctx.settings,
+        items=[
+            RegistrationIdentity(
+                given_names=given,
+                first_surname=first,
+                second_surname=second,
+                date_of_birth=born,
+                identifiers=tuple(zip(schemes, indexes, strict=True)),
+                keys=keys,
+            )
+            for _line, _end, _ref, schemes, indexes, (given, first, second, born, keys) in fresh
+        ],
+        now=ctx.clock.now(),
+    )
+    gate_of = {r[2]: g for r, g in zip(fresh, gates, strict=True)}
     kept: list[int] = []
-    for n, (line, _end, source_ref, schemes, indexes) in enumerate(rows):
+    for n, (line, _end, source_ref, schemes, indexes, _identity) in enumerate(rows):
         if source_ref in stored_refs:
             counts.duplicates += 1
+            continue
+        refusal = _gate_refusal(session, gate_of.get(source_ref))
+        if refusal is not None:
+            counts.reject(line, source_ref, refusal)
             continue
         clash = next(
             (s for s, i in zip(schemes, indexes, strict=True) if i in stored_indexes), None
@@ -845,10 +882,48 @@ def _keep_officials(session: Session, rows: Sequence[OfficialMeta], counts: _Cou
     return kept
 
 
-def _official_batch(session: Session, batch: OfficialBatch, counts: _Counts) -> None:
+def _listed_facts(matches: Sequence[Match]) -> str:
+    """Verdict-level facts of the listings (R9: basis, listing agency, date), never the record's
+    id, names or identifiers: a reason is stored with the job and may cross the border."""
+    return "; ".join(
+        f"{m.listing.basis}, {m.listing.listed_by_acronym} ({m.listing.listed_by_country}), "
+        f"{m.listing.listed_on.isoformat()}"
+        for m in matches
+        if m.listing is not None
+    )
+
+
+def _gate_refusal(session: Session, gate: GateScreening | None) -> RowError | None:
+    """The R3 gate's answer for one row, as ``appointments.gate_new_official`` and
+    ``judge_gate`` give it to ``POST /officials``."""
+    if gate is None or gate.verdict == "clear":
+        return None
+    by_identifier = gate.identifier_listed()
+    if by_identifier:
+        return RowError(
+            "OFFICIAL_LISTED",
+            f"A listed official holds this identifier ({_listed_facts(by_identifier)}): the "
+            "person already has a record; appoint the existing record instead",
+        )
+    gate.keep(session)  # in the batch's transaction: the row is refused, the batch commits
+    decisive = gate.decisive()
+    if decisive:
+        return RowError(
+            "OFFICIAL_LISTED",
+            f"The official is listed ({_listed_facts(decisive)}) and cannot be appointed; "
+            f"screening {gate.screening_id} is kept for a reviewer",
+        )
+    return RowError(
+        "SCREENING_REVIEW_REQUIRED",
+        "The official resembles a listed person; a reviewer must rule on the candidates of "
+        f"screening {gate.screening_id} first",
+    )
+
+
+def _official_batch(session: Session, ctx: _Context, batch: OfficialBatch, counts: _Counts) -> None:
     """The COPY path of ``_officials``: the batch's text as the worker packed it, less the rows
     dropped here."""
-    texts = batch.texts_of(_keep_officials(session, batch.rows, counts))
+    texts = batch.texts_of(_keep_officials(session, ctx, batch.rows, counts))
     _write(session, _table(Official), OFFICIAL_COLS, copy=[texts[0]])
     _write(session, _table(OfficialIdentifier), IDENTIFIER_COLS, copy=[texts[1]])
     _write(session, _table(OfficialNameKey), NAME_KEY_COLS, copy=[texts[2]])
@@ -859,8 +934,8 @@ def _officials(
     session: Session, ctx: _Context, prepared: list[PreparedOfficial], counts: _Counts
 ) -> None:
     """Officials by INSERT (databases without COPY); see ``_keep_officials``."""
-    metas = [(r.line, r.end_line, r.source_ref, r.schemes, r.indexes) for r in prepared]
-    kept = [prepared[n] for n in _keep_officials(session, metas, counts)]
+    metas = [(r.line, r.end_line, r.source_ref, r.schemes, r.indexes, r.identity) for r in prepared]
+    kept = [prepared[n] for n in _keep_officials(session, ctx, metas, counts)]
     _write(session, _table(Official), OFFICIAL_COLS, [r.official for r in kept if r.official])
     ident_rows = [i for r in kept for i in r.identifiers]
     _write(session, _table(OfficialIdentifier), IDENTIFIER_COLS, ident_rows)

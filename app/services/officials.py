@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
@@ -32,11 +32,20 @@ from app.services.matching import Identity, blocking_keys
 from app.services.registry import get_agency, search_name
 from app.services.users import field_error
 
+if TYPE_CHECKING:
+    from app.services.appointments import RegistrationScreening
+
 
 @dataclass(frozen=True)
 class IdentifierInput:
     scheme: str
     value: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    official: Official
+    screening: RegistrationScreening
 
 
 def check_personnel_scope(actor: Principal, agency: Agency) -> None:
@@ -144,14 +153,52 @@ def register_official(
     started_on: dt.date,
     now: dt.datetime,
     source_ref: str | None = None,
-) -> Official:
-    """Register an official with their first appointment (R1, R2, R25)."""
+    force_justification: str | None = None,
+) -> Registration:
+    """Register an official with their first appointment (R1, R2, R25), screened first as any
+    appointment is (R3, issue #15): the identifiers and the names and date of birth against
+    the listings of both countries (R11), before anything is written. A listed person's
+    identifier is 409 ``OFFICIAL_LISTED`` (never forced: appoint the existing record); a
+    decisive name match ``OFFICIAL_LISTED``, a near one ``SCREENING_REVIEW_REQUIRED``, either
+    forced by an admin's written justification, audited
+    (``app.services.appointments.judge_gate``). A registration without identifiers is screened
+    by name and date of birth only, and the answer says so (``Registration.screening``)."""
+    from app.services.appointments import (
+        finish_registration_gate,
+        gate_new_official,
+        judge_gate,
+        screened_by,
+    )
+    from app.services.screening import RegistrationIdentity
+
     agency = get_agency(session, agency_id, field="body.appointment.agency_id")
     check_personnel_scope(actor, agency)
     if date_of_birth >= now.date():
         raise field_error("body.date_of_birth", "must be in the past")
     prepared = prepare_identifiers(settings, identifiers, date_of_birth=date_of_birth)
+    item = RegistrationIdentity(
+        given_names=given_names,
+        first_surname=first_surname,
+        second_surname=second_surname or None,
+        date_of_birth=date_of_birth,
+        identifiers=tuple((scheme, index) for scheme, _compact, index in prepared),
+    )
+    gate = gate_new_official(
+        session,
+        actor=actor,
+        settings=settings,
+        item=item,
+        force_justification=force_justification,
+        now=now,
+    )
     refuse_duplicates(session, actor, prepared)
+    forced = gate.verdict != "clear" and judge_gate(
+        session,
+        actor=actor,
+        gate=gate,
+        force_justification=force_justification,
+        extra={"screened_by": screened_by(item)},
+    )
     official = Official(
         country=agency.country,
         given_names=given_names,
@@ -176,10 +223,21 @@ def register_official(
             rank_tier=rank_tier,
             kind="appointment",
             started_on=started_on,
+            forced_justification=force_justification if forced else None,
             created_at=now,
         )
     )
     session.flush()
+    screening = finish_registration_gate(
+        session,
+        actor=actor,
+        gate=gate,
+        item=item,
+        force_justification=force_justification,
+        official=official,
+        now=now,
+        judged=forced,
+    )
     audit.record(
         session,
         actor=actor,
@@ -190,10 +248,18 @@ def register_official(
             "agency_id": agency.id,
             "rank_tier": rank_tier,
             "identifier_schemes": sorted(p[0] for p in prepared),
+            # R12: the registration's screening, when no candidate made it a record of its own.
+            "screening": {
+                "verdict": screening.verdict,
+                "screening_id": screening.screening_id,
+                "screened_by": screening.screened_by,
+                "ruled_out": screening.ruled_out,
+                "forced": forced,
+            },
         },
         now=now,
     )
-    return official
+    return Registration(official, screening)
 
 
 def decrypt_identifiers(

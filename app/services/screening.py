@@ -1,4 +1,5 @@
-"""Screening before hiring (R11, R12, R12a) and the screening half of the appointment gate (R3).
+"""Screening before hiring (R11, R12, R12a) and the screening half of the appointment and
+registration gates (R3).
 
 A screening asks "is this person listed?" about an identity (names, date of birth, optional
 identifiers). Only listed people are screened against: an official with no listing at all is
@@ -917,20 +918,51 @@ class GateScreening:
             and m.previous_decision.decision == SAME_PERSON
         ]
 
-    def candidates(self) -> list[dict[str, Any]]:
-        """Verdict-level facts of the open candidates, for the 409 answer (R9)."""
+    def candidates(self, viewer_country: str | None = None) -> list[dict[str, Any]]:
+        """Verdict-level facts of the open candidates, for the 409 answer (R9). A candidate of
+        another country than ``viewer_country`` is not named by its record's id (R24)."""
+        out: list[dict[str, Any]] = []
+        for m in self.found.matches:
+            if m.verdict == "clear":
+                continue
+            facts: dict[str, Any] = {}
+            if viewer_country is None or m.candidate.country == viewer_country:
+                facts["official_id"] = str(m.official_id)
+            facts.update(
+                {
+                    "country": m.candidate.country,
+                    "score": m.score,
+                    "band": m.band,
+                    "verdict": m.verdict,
+                    "matched_by": m.matched_by,
+                    "basis": m.listing.basis if m.listing else None,
+                    "listing_status": m.listing.status if m.listing else None,
+                    "listed_by": str(m.listing.listed_by) if m.listing else None,
+                }
+            )
+            out.append(facts)
+        return out
+
+    @property
+    def ruled_out(self) -> int:
+        return _counts(self.found.matches)["ruled_out"]
+
+    def identifier_listed(self) -> list[Match]:
+        """Candidates holding one of the submitted identifiers and a blocking listing: the
+        person already has a record, and it is listed (R11)."""
         return [
-            {
-                "official_id": str(m.official_id),
-                "score": m.score,
-                "band": m.band,
-                "verdict": m.verdict,
-                "basis": m.listing.basis if m.listing else None,
-                "listing_status": m.listing.status if m.listing else None,
-                "listed_by": str(m.listing.listed_by) if m.listing else None,
-            }
+            m
             for m in self.found.matches
-            if m.verdict != "clear"
+            if m.matched_by == "identifier" and m.listing is not None and m.listing.blocking
+        ]
+
+    def decisive(self) -> list[Match]:
+        """Candidates whose blocking listing decides ``listed``: an identifier, a score in the
+        high band, or a reviewer's ``same_person`` ruling (R11, R12a)."""
+        return [
+            m
+            for m in self.found.matches
+            if m.verdict == "listed" and m.listing is not None and m.listing.blocking
         ]
 
     def _write(self, session: Session) -> None:
@@ -1030,3 +1062,119 @@ def gate_screening(
         session, settings, [q], country=actor.country, exclude=frozenset({official.id})
     )[0]
     return GateScreening(actor=actor, query=q, found=found, now=now)
+
+
+@dataclass(frozen=True)
+class RegistrationIdentity:
+    """An identity about to be registered, already validated (R1): its identifiers as
+    (scheme, blind index) and, when known, its blocking keys (imports compute them anyway)."""
+
+    given_names: str
+    first_surname: str
+    second_surname: str | None
+    date_of_birth: dt.date
+    identifiers: tuple[tuple[str, str], ...] = ()
+    keys: tuple[str, ...] | None = None
+
+
+def _registration_query(settings: Settings, item: RegistrationIdentity) -> _Query:
+    """A ``_Query`` for an identity whose identifiers were validated at registration: no second
+    validation, only the normalised names for scoring and the identity key for rulings."""
+    identity = Identity(
+        given_names=item.given_names,
+        first_surname=item.first_surname,
+        second_surname=item.second_surname or None,
+        date_of_birth=item.date_of_birth,
+    )
+    prepared = prepare(identity)
+    keys = item.keys if item.keys is not None else tuple(sorted(set(blocking_keys(prepared))))
+    return _Query(
+        data=ScreeningInput(
+            given_names=item.given_names,
+            first_surname=item.first_surname,
+            second_surname=item.second_surname,
+            date_of_birth=item.date_of_birth,
+            purpose=GATE_PURPOSE,
+        ),
+        prepared=prepared,
+        keys=keys,
+        identifiers=item.identifiers,
+        warnings=(),
+        identity_key=identity_key_of(
+            settings,
+            given_names=item.given_names,
+            first_surname=item.first_surname,
+            second_surname=item.second_surname,
+            date_of_birth=item.date_of_birth,
+        ),
+    )
+
+
+def gate_registration(
+    session: Session,
+    *,
+    actor: Principal,
+    settings: Settings,
+    item: RegistrationIdentity,
+    now: dt.datetime,
+) -> GateScreening:
+    """Screen an identity about to be registered with a first appointment (R3 via R11): its
+    identifiers and its names and date of birth against the listings of both countries;
+    rulings recorded for the identity apply (R12a). Nothing is written here."""
+    q = _registration_query(settings, item)
+    found = _match_all(session, settings, [q], country=actor.country)[0]
+    return GateScreening(actor=actor, query=q, found=found, now=now)
+
+
+def _listed_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these blocking keys some listed official holds: one indexed statement per
+    2,000 keys, so a batch of new people with no listed look-alike costs no more."""
+    out: set[str] = set()
+    for chunk in _chunks(keys):
+        out.update(
+            session.scalars(
+                select(OfficialNameKey.key)
+                .where(OfficialNameKey.key.in_(chunk), _listed(OfficialNameKey.official_id))
+                .distinct()
+            )
+        )
+    return out
+
+
+def gate_registrations(
+    session: Session,
+    *,
+    actor: Principal,
+    settings: Settings,
+    items: Sequence[RegistrationIdentity],
+    now: dt.datetime,
+) -> list[GateScreening | None]:
+    """``gate_registration`` for a whole import batch, set-wise (R3, docs/import.md): the
+    batch's blocking keys and identifiers are looked up among listed officials once; only the
+    items sharing one go on to ``_match_all``, which screens them all with a constant number
+    of statements. ``None`` for an item with nothing in common with any listed official."""
+    keys = sorted({k for item in items for k in item.keys or ()})
+    indexes = sorted({index for item in items for _scheme, index in item.identifiers})
+    hit_keys = _listed_keys(session, keys) if keys else set()
+    hit_indexes: set[str] = set()
+    for chunk in _chunks(indexes):
+        hit_indexes.update(
+            session.scalars(
+                select(OfficialIdentifier.blind_index).where(
+                    OfficialIdentifier.blind_index.in_(chunk),
+                    _listed(OfficialIdentifier.official_id),
+                )
+            )
+        )
+    out: list[GateScreening | None] = [None] * len(items)
+    hits: list[tuple[int, _Query]] = []
+    for n, item in enumerate(items):
+        shares_key = item.keys is None or not hit_keys.isdisjoint(item.keys)
+        if shares_key or any(index in hit_indexes for _scheme, index in item.identifiers):
+            hits.append((n, _registration_query(settings, item)))
+    if not hits:
+        return out
+    found = _match_all(session, settings, [q for _n, q in hits], country=actor.country)
+    for (n, q), f in zip(hits, found, strict=True):
+        out[n] = GateScreening(actor=actor, query=q, found=f, now=now)
+    return out

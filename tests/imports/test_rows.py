@@ -79,7 +79,7 @@ def test_copy_text_written_by_hand_equals_the_generic_form(settings: Settings) -
         assert not isinstance(p, Rejected)
         assert p.official is not None
         assert p.appointment is not None
-        assert copy.rows[n] == (p.line, p.end_line, p.source_ref, p.schemes, p.indexes)
+        assert copy.rows[n] == (p.line, p.end_line, p.source_ref, p.schemes, p.indexes, p.identity)
         # Ids and ciphertexts are fresh per preparation: compare the shapes with them swapped in.
         official_line, ident_lines, key_lines, appt_line = copy.texts_of([n])
         oid = official_line.split("\t", 1)[0]

@@ -8,6 +8,7 @@ record per caller so one caller's success cannot hide another's refusal.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,13 @@ class World:
 
     def official(self, *, listed: bool = False, seq: list[int] = [0]) -> dict[str, Any]:  # noqa: B006
         seq[0] += 1
+        # A birth date of their own: records differing by one digit of a surname and born the
+        # same day are look-alikes, which registration now screens against listings (R3, #15).
         body = official_body(
-            self.agency_a, given=f"PERSONA {chr(65 + seq[0] % 26)}", first=f"APELLIDO{seq[0]}"
+            self.agency_a,
+            given=f"PERSONA {chr(65 + seq[0] % 26)}",
+            first=f"APELLIDO{seq[0]}",
+            dob=dt.date(1950, 1, 1) + dt.timedelta(days=389 * seq[0] % 18_000),
         )
         body["identifiers"] = []
         official = register(self.client, self.registrar.headers, body)

@@ -24,17 +24,18 @@ def _appoint(client, world, official_id, caller="mx_hr_fgr", **extra):
 
 
 def test_gate_listed_review_and_release(client, world):
-    listed = listed_official(client, world)
-    r = _appoint(client, world, listed["id"])
-    assert r.status_code == 409
-    assert r.json()["code"] == "OFFICIAL_LISTED"
-
     # A second record of (perhaps) the same person: same names, only the year of birth agrees.
+    # Registered before the other is listed (registration itself is gated since #15).
     twin = register(
         client,
         world["mx_hr"].headers,
         official_body(world["mx_police"], dob=dt.date(1985, 1, 1)),
     )
+    listed = listed_official(client, world)
+    r = _appoint(client, world, listed["id"])
+    assert r.status_code == 409
+    assert r.json()["code"] == "OFFICIAL_LISTED"
+
     r = _appoint(client, world, twin["id"])
     assert r.status_code == 409, r.text
     problem = r.json()
@@ -67,12 +68,12 @@ def test_gate_listed_review_and_release(client, world):
 
 
 def test_gate_same_person_is_listed_and_admin_may_force(client, world):
-    listed = listed_official(client, world)
     twin = register(
         client,
         world["mx_hr"].headers,
         official_body(world["mx_police"], dob=dt.date(1985, 1, 1)),
     )
+    listed = listed_official(client, world)
     problem = _appoint(client, world, twin["id"]).json()
     client.post(
         f"/api/v1/screenings/{problem['screening_id']}/decisions",
