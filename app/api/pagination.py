@@ -1,21 +1,59 @@
-"""Opaque cursors for keyset pagination (DESIGN §5): ``limit`` ≤ 200 and ``cursor``."""
+"""Opaque cursors for keyset pagination (DESIGN §5): ``limit`` ≤ 200 and ``cursor``.
+
+A cursor comes back from the client, so it is input like any other (#19): ``decode_cursor``
+checks it against the shape of the keyset it stands for (one of the ``*_CURSOR`` adapters
+below: element types, count, 64-bit integers, aware times, no NUL characters) and refuses
+anything else with a 422 problem naming ``query.cursor``. Routers and services receive typed
+values and parse nothing by hand.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import datetime as dt
 import json
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
+from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
+from app.auth.principal import Country
 from app.errors import Unprocessable
 
 MAX_LIMIT = 200
+MAX_CURSOR_LENGTH = 500
+# Keyset ids are BIGINT (PostgreSQL) or INTEGER (SQLite): both signed 64-bit. A greater number
+# is a bad request, not an overflow in the database driver.
+MAX_ID = 2**63 - 1
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200")]
 Cursor = Annotated[
-    str | None, Query(max_length=500, description="Opaque cursor from a previous page")
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="Opaque cursor from a previous page"),
 ]
+
+T = TypeVar("T")
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: the comparison would fail in the driver.
+    if "\x00" in value:
+        raise ValueError("NUL character")
+    return value
+
+
+CursorId = Annotated[int, Field(ge=0, le=MAX_ID)]
+CursorText = Annotated[str, Field(max_length=MAX_CURSOR_LENGTH), AfterValidator(_no_nul)]
+
+# The keysets the lists page by, as (element, ...) tuples.
+ID_CURSOR = TypeAdapter(tuple[CursorId])
+TEXT_CURSOR = TypeAdapter(tuple[CursorText])
+TEXT_ID_CURSOR = TypeAdapter(tuple[CursorText, uuid.UUID])
+DATE_ID_CURSOR = TypeAdapter(tuple[dt.date, uuid.UUID])
+TIME_ID_CURSOR = TypeAdapter(tuple[AwareDatetime, uuid.UUID])
+AGENCY_CURSOR = TypeAdapter(tuple[Country, CursorText, uuid.UUID])
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -23,17 +61,17 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+def decode_cursor(cursor: str | None, shape: TypeAdapter[T]) -> T | None:
+    """The values of ``cursor`` as ``shape`` types them, None for the first page; any cursor
+    that is not exactly that shape is a 422 naming ``query.cursor`` (DESIGN §5)."""
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (ValueError, json.JSONDecodeError) as exc:
+        # Strict: a JSON number is not a string, a string not a number, true not an integer.
+        return shape.validate_json(raw, strict=True)
+    except (ValueError, binascii.Error, ValidationError) as exc:
         raise bad_cursor() from exc
-    if not isinstance(values, list) or len(values) != arity:
-        raise bad_cursor()
-    return values
 
 
 def bad_cursor() -> Unprocessable:

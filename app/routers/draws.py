@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.api.problems import problem
 from app.auth.principal import AdminOnly, AuditReader
 from app.clock import ClockDep
@@ -125,16 +125,8 @@ def list_draws(
     cursor: Cursor = None,
 ) -> Page[DrawRead]:
     """Every draw, newest first (draws are binational: both countries see them)."""
-    after = decode_cursor(cursor, 2)
-    parsed = None
-    if after is not None:
-        try:
-            parsed = (dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
-        except ValueError:
-            raise bad_cursor() from None
-        if parsed[0].tzinfo is None:
-            raise bad_cursor()
-    draws = draw_service.list_draws(session, after=parsed, limit=limit)
+    after = decode_cursor(cursor, TIME_ID_CURSOR)
+    draws = draw_service.list_draws(session, after=after, limit=limit)
     more = len(draws) > limit
     draws = draws[:limit]
     last = draws[-1] if draws else None

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.idempotency import IdempotencyGuard
-from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.pagination import (
+    ID_CURSOR,
+    TIME_ID_CURSOR,
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+)
 from app.auth.principal import AdminOnly, SettingsDep
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -163,11 +170,8 @@ def list_imports(
     actor: AdminOnly, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ImportJobRead]:
     """The caller's country's import jobs, newest first."""
-    after = decode_cursor(cursor, 2)
-    try:
-        jobs = import_service.list_jobs(session, actor, after=after, limit=limit)
-    except ValueError:
-        raise bad_cursor() from None
+    after = decode_cursor(cursor, TIME_ID_CURSOR)
+    jobs = import_service.list_jobs(session, actor, after=after, limit=limit)
     more = len(jobs) > limit
     jobs = jobs[:limit]
     last = jobs[-1] if jobs else None
@@ -194,9 +198,7 @@ def read_import(
     """Status, counts and the rejected rows (line, source_ref, code, reason), paged with
     ``limit`` and ``cursor``. Another country's job answers 404 (R24)."""
     job = import_service.get_job(session, actor, import_id)
-    after = decode_cursor(cursor, 1)
-    if after is not None and not isinstance(after[0], int):
-        raise bad_cursor()
+    after = decode_cursor(cursor, ID_CURSOR)
     errors = import_service.row_errors(
         session, job.id, after=after[0] if after else None, limit=limit
     )

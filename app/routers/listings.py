@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.api.quota import SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
@@ -56,7 +56,7 @@ def list_listings(
 ) -> Page[ListingRead]:
     """Listings of both countries at verdict level; the source record and history only for
     the owning country (R9)."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, DATE_ID_CURSOR)
     rows = listing_service.list_listings(
         session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -34,9 +34,7 @@ def list_notifications(
     cursor: Cursor = None,
 ) -> Page[NotificationRead]:
     """The caller's agency's notifications (an admin: its country's), newest first."""
-    after = decode_cursor(cursor, 1)
-    if after is not None and (type(after[0]) is not int or not 0 < after[0] <= MAX_ID):
-        raise bad_cursor()
+    after = decode_cursor(cursor, ID_CURSOR)
     rows = notification_service.list_notifications(
         session,
         actor=actor,

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.api.quota import SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
@@ -127,7 +127,7 @@ def search_officials(
 ) -> Page[OfficialSummary]:
     """Search the caller's own country by name prefix (surnames first), agency, sector, tier
     and status (R24: the other country's people are never browsed)."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, TEXT_ID_CURSOR)
     rows = official_service.search_officials(
         session,
         actor=actor,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import AdminOnly, Authenticated
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -64,7 +64,7 @@ def list_policies(
     cursor: Cursor = None,
 ) -> Page[PolicyRead]:
     """The caller's own country's policies, by scope key (R14 defaults included)."""
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, TEXT_CURSOR)
     rows = policy_service.list_policies(
         session,
         actor=actor,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -142,15 +142,9 @@ def due_list(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="due-{today.isoformat()}.csv"'},
         )
-    after = decode_cursor(cursor, 2)
-    parsed = None
-    if after is not None:
-        try:
-            parsed = (dt.date.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
-        except ValueError:
-            raise bad_cursor() from None
+    after = decode_cursor(cursor, DATE_ID_CURSOR)
     rows = schedule_service.due_list(
-        session, filters=filters, today=today, after=parsed, limit=limit
+        session, filters=filters, today=today, after=after, limit=limit
     )
     more = len(rows) > limit
     rows = rows[:limit]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -319,7 +319,7 @@ def list_events(
 ) -> Page[TaskForceEventRead]:
     """Nominations, joins, leaves, suspensions and reinstatements with their causes (R19)."""
     tf = tf_service.get_task_force(session, actor, task_force_id)
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, ID_CURSOR)
     rows = tf_service.events(session, tf.id, after=int(after[0]) if after else None, limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import AdminOnly
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -56,7 +56,7 @@ def create_user(
 def list_users(
     admin: AdminOnly, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[UserRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, TEXT_CURSOR)
     users = user_service.list_users(
         session, actor=admin, after=str(after[0]) if after else None, limit=limit
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
+from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -43,16 +43,7 @@ def _view(row: watch_service.WatchRow) -> WatchRead:
 
 
 def _after(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        created_at, last_id = dt.datetime.fromisoformat(values[0]), uuid.UUID(values[1])
-    except (TypeError, ValueError):
-        raise bad_cursor() from None
-    if created_at.tzinfo is None:
-        raise bad_cursor()
-    return created_at, last_id
+    return decode_cursor(cursor, TIME_ID_CURSOR)
 
 
 @router.get("", response_model=Page[WatchRead], responses=problem_responses(401, 403, 422))

@@ -230,7 +230,7 @@ def _without_payload() -> Any:
 
 
 def list_jobs(
-    session: Session, actor: Principal, *, after: list[Any] | None, limit: int
+    session: Session, actor: Principal, *, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> list[ImportJob]:
     stmt = (
         select(ImportJob)
@@ -239,7 +239,7 @@ def list_jobs(
         .order_by(ImportJob.created_at.desc(), ImportJob.id.desc())
     )
     if after:
-        at, last = dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))
+        at, last = after
         stmt = stmt.where(
             (ImportJob.created_at < at) | ((ImportJob.created_at == at) & (ImportJob.id < last))
         )

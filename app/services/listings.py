@@ -142,7 +142,7 @@ def list_listings(
     official_id: uuid.UUID | None,
     status: str | None,
     basis: str | None,
-    after: list[str] | None,
+    after: tuple[dt.date, uuid.UUID] | None,
     limit: int,
 ) -> list[Listing]:
     stmt = select(Listing).order_by(Listing.listed_on, Listing.id)
@@ -153,7 +153,7 @@ def list_listings(
     if basis:
         stmt = stmt.where(Listing.basis == basis)
     if after:
-        listed_on, last_id = dt.date.fromisoformat(after[0]), uuid.UUID(after[1])
+        listed_on, last_id = after
         stmt = stmt.where(
             (Listing.listed_on > listed_on)
             | ((Listing.listed_on == listed_on) & (Listing.id > last_id))

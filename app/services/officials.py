@@ -300,7 +300,7 @@ def search_officials(
     sector: str | None,
     rank_tier: str | None,
     status: str | None,
-    after: list[Any] | None,
+    after: tuple[str, uuid.UUID] | None,
     limit: int,
 ) -> list[OfficialRow]:
     """Search within the caller's own country only (R24): the other country's people are
@@ -330,7 +330,7 @@ def search_officials(
     elif status == "listed":
         stmt = stmt.where(listed)
     if after:
-        last_name, last_id = str(after[0]), uuid.UUID(str(after[1]))
+        last_name, last_id = after
         stmt = stmt.where(
             (Official.search_name > last_name)
             | ((Official.search_name == last_name) & (Official.id > last_id))
