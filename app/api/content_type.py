@@ -12,10 +12,17 @@ requests without a body (every GET) cost nothing. It raises an ``HTTPException``
 ``receive``, which FastAPI passes on to the problem handler (any other error met while reading
 the body would become a 400). A body that is never read (a form route given JSON: Starlette's
 form parser ignores it) is checked when the answer starts, and the 415 replaces that answer.
+
+A JSON body must also *be* UTF-8 without a byte-order mark (RFC 8259 §8.1; #19): Python's
+``json.loads`` would guess UTF-16 or UTF-32 from the first bytes and skip a UTF-8 BOM, so the
+first four bytes are looked at as they arrive and such a body is refused with the same 422
+(naming ``body``) as JSON that is not UTF-8 further on. A ``charset`` other than UTF-8 is a
+415, as above. Nothing runs for a refused body.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 from email.message import Message as EmailMessage
 from typing import Any, cast
@@ -38,6 +45,9 @@ OTHER_DETAIL = "This operation does not accept a request body of this media type
 ACCEPT_HEADER = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}
 
 _ROUTE_TYPES = "_strict_content_types"
+# json.detect_encoding needs four bytes to tell UTF-8 from UTF-16 and UTF-32.
+_SNIFF_BYTES = 4
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
 
 
 class UnsupportedMediaType(HTTPException):
@@ -86,6 +96,23 @@ def parse_media_type(value: str | None) -> tuple[str, dict[str, str]] | None:
     return media_type, params
 
 
+def plain_utf8(head: bytes) -> bool:
+    """Whether a JSON body starting with ``head`` (its first four bytes, or all of a shorter
+    body) is UTF-8 without a byte-order mark, as far as those bytes can tell."""
+    return not head.startswith(_BOMS) and json.detect_encoding(head) == "utf-8"
+
+
+class NotUtf8Json(HTTPException):
+    """A JSON body in another encoding: the problem handler answers it as the 422 of a body
+    that is not UTF-8 (``app.api.problems.handle_http`` looks for the UnicodeDecodeError)."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__(status_code=400, detail="JSON must be UTF-8")
+        self.__cause__ = UnicodeDecodeError(
+            "utf-8", head, 0, len(head), "JSON must be UTF-8 without a byte-order mark"
+        )
+
+
 def acceptable(content_type: str | None, accepted: tuple[str, ...]) -> bool:
     parsed = parse_media_type(content_type)
     if parsed is None:
@@ -112,18 +139,24 @@ class StrictContentTypeMiddleware:
         announced = headers.get("content-length", "0") not in ("", "0") or (
             "transfer-encoding" in headers
         )
-        checked = refused = False
+        checked = refused = sniffing = False
+        head = b""
 
         async def checked_receive() -> Message:
-            nonlocal checked
+            nonlocal checked, sniffing, head
             message = await receive()
-            if (
-                not checked
-                and message["type"] == "http.request"
-                and (message.get("body") or message.get("more_body"))
-            ):
+            if message["type"] != "http.request":
+                return message
+            if not checked and (message.get("body") or message.get("more_body")):
                 checked = True
                 _check(scope)
+                sniffing = _is_json(scope)
+            if sniffing:
+                head += message.get("body", b"")[: _SNIFF_BYTES - len(head)]
+                if len(head) >= _SNIFF_BYTES or not message.get("more_body"):
+                    sniffing = False
+                    if not plain_utf8(head):
+                        raise NotUtf8Json(head)
             return message
 
         async def checked_send(message: Message) -> None:
@@ -155,6 +188,12 @@ def _check(scope: Scope) -> None:
     content_type = Headers(scope=scope).get("content-type")
     if not acceptable(content_type, accepted):
         raise UnsupportedMediaType(accepted, scope["method"])
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether the (accepted) body of this request is JSON, whose encoding is checked."""
+    parsed = parse_media_type(Headers(scope=scope).get("content-type"))
+    return parsed is not None and (parsed[0] == JSON or parsed[0].endswith("+json"))
 
 
 async def _send_problem(scope: Scope, send: Send, exc: UnsupportedMediaType) -> None:
