@@ -316,7 +316,9 @@ def search_officials(
         .order_by(Official.search_name, Official.id)
     )
     if name:
-        stmt = stmt.where(Official.search_name.startswith(search_name(name, "", None)))
+        stmt = stmt.where(
+            Official.search_name.startswith(search_name(name, "", None), autoescape=True)
+        )
     if agency_id:
         stmt = stmt.where(Appointment.agency_id == agency_id)
     if rank_tier:
