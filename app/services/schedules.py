@@ -82,6 +82,7 @@ from app.auth.principal import Principal, Role
 from app.errors import Forbidden
 from app.models import Agency, Appointment, Evaluation, Official, RandomSelection
 from app.services.policy import policy_source, specificity_sql
+from app.services.spreadsheet import spreadsheet_safe
 from app.services.users import field_error
 
 DECISIVE = ("pass", "fail", "refused")
@@ -1068,16 +1069,6 @@ CSV_HEADER = (
     "next_due",
     "reasons",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: object) -> str:
-    """A cell a spreadsheet will not run: text starting like a formula gets a leading quote
-    (OWASP "CSV injection")."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def due_list_csv(
     factory: sessionmaker[Session], *, filters: DueFilters, today: dt.date
 ) -> Iterator[bytes]:
@@ -1085,7 +1076,8 @@ def due_list_csv(
     a header row, and formula-safe cells. Streams from its own session, one SELECT, in
     batches: the request's session is already closed when the body is sent."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # Every field quoted (#19): a spreadsheet splitting on ";" cannot cut a cell in two.
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_HEADER)
     yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
     buffer.seek(0)
