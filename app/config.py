@@ -19,7 +19,7 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ VAR_DIR = Path(os.environ.get("REGISTRY_VAR_DIR", "var"))
 # OWASP Password Storage Cheat Sheet minimum for Argon2id: m=19 MiB, t=2, p=1 (R26).
 OWASP_ARGON2_MEMORY_KIB = 19456
 OWASP_ARGON2_TIME_COST = 2
+# A scrape secret guessable in reasonable time is no secret (#19).
+MIN_METRICS_TOKEN_LENGTH = 32
 
 SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key")
 
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2_000_000
     cors_origins: list[str] = []
 
+    # /metrics (#19, docs/operations.md): unset, open outside production and closed in
+    # production; closed, a scraper sends the token as a bearer token, or an admin or auditor
+    # its own credentials.
+    metrics_public: bool | None = None
+    metrics_token: SecretStr | None = None
+
     bootstrap_admin_username: str | None = None
     bootstrap_admin_password: str | None = None
     bootstrap_admin_country: Literal["MX", "US"] | None = None
@@ -119,6 +127,23 @@ class Settings(BaseSettings):
         if self.screening_review_threshold > self.screening_high_threshold:
             raise ValueError("screening_review_threshold must not exceed screening_high_threshold")
         return self
+
+    @model_validator(mode="after")
+    def _metrics_token_long_enough(self) -> Settings:
+        token = self.metrics_token
+        if token is not None and len(token.get_secret_value()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"REGISTRY_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters"
+                " (e.g. openssl rand -base64 32)"
+            )
+        return self
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether ``/metrics`` answers anyone (closed by default in production)."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.env != "production"
 
     @model_validator(mode="after")
     def _refuse_weak_production(self) -> Settings:

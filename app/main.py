@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from app import logging as app_logging
 from app.api import problems
 from app.api.content_type import StrictContentTypeMiddleware
+from app.api.metrics_access import metrics_access
 from app.api.middleware import (
     BodySizeLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -217,8 +218,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(well_known.router)
     app.include_router(api_router())
 
+    # Closed by default in production (#19): app.api.metrics_access says who may read it.
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
+        app, include_in_schema=False, dependencies=[Depends(metrics_access)]
     )
     # Outermost last: the request id exists before anything else runs. Innermost first: an
     # unexpected error becomes its 500 problem inside the other middleware, so the answer
