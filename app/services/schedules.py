@@ -1069,6 +1069,8 @@ CSV_HEADER = (
     "next_due",
     "reasons",
 )
+
+
 def due_list_csv(
     factory: sessionmaker[Session], *, filters: DueFilters, today: dt.date
 ) -> Iterator[bytes]:
