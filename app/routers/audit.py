@@ -25,8 +25,6 @@ from app.services import audit_queries
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-MAX_EVENT_ID = 2**63 - 1
-
 
 def _link_pending(request: Request, session: Session) -> None:
     """Link every committed event before reading the chain. The request's session has only read
