@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.problems import problem
 from app.config import Settings
+from app.schemas.common import problem_responses
 from app.services.overrides import missing_departments
 
 router = APIRouter(tags=["operations"])
@@ -22,7 +23,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problem_responses(503))
 def readyz(request: Request) -> JSONResponse:
     """Ready to serve: the database answers, and every required commission department (R20)
     has a designated U.S. agency. 503 otherwise, so the balancer stops routing; a problem

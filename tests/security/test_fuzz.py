@@ -218,6 +218,8 @@ def build_world(
     mx_c3 = make_agency(factory, country="MX", acronym="C3", can_vet=True)
     us_fbi = make_agency(factory, country="US", acronym="FBI")
     us_vet = make_agency(factory, country="US", acronym="VET", can_vet=True)
+    for seat in ("DOJ", "DHS", "STATE"):  # a ready service: /readyz needs the seats (R20)
+        make_agency(factory, country="US", acronym=seat, commission_department=seat)
 
     mx_admin = make_user("admin", "MX")
     mx_hr = make_user("personnel_officer", "MX", agency_id=mx_police)
