@@ -58,6 +58,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # Migrations first (a no-op when the database is current), then the server; exec hands signals
-# to uvicorn so `docker stop` shuts it down cleanly. With several replicas, run `registry migrate`
+# to uvicorn so `docker stop` shuts it down cleanly. `/readyz` stays 503 until the U.S. override
+# commission seats exist: run `registry seed agencies` once (docs/task-forces.md), or designate them
+# through the API. With several replicas, run `registry migrate`
 # as a one-off job instead (docs/operations.md).
 CMD ["sh", "-c", "registry migrate && exec uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000"]

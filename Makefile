@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# The reference agencies carry the U.S. commission seats (R20) that /readyz requires.
 run: $(STAMP)
 	$(BIN)/registry migrate
+	$(BIN)/registry seed agencies
 	$(BIN)/uvicorn app.main:create_app --factory --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 # Tests run on every core (pytest-xdist); PYTEST_WORKERS=0 runs them in this process.
