@@ -26,9 +26,18 @@ from app.services.listings import open_listing, set_status
 from app.services.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.services.policy import resolve_policy
 from app.services.registry import current_appointment, get_agency, get_official
+from app.services.schedules import (
+    BOTH_COUNTRIES,
+    ScheduleScope,
+    current_policy,
+    pass_valid_until,
+)
 from app.services.users import field_error
 
 LISTING_BASIS = {Outcome.FAIL: "failed_vetting", Outcome.REFUSED: "refused_vetting"}
+
+
+_CORRECTOR = aliased(Evaluation)
 
 
 def effective_evaluations_stmt() -> Select[Evaluation]:
@@ -38,16 +47,31 @@ def effective_evaluations_stmt() -> Select[Evaluation]:
 
 
 def is_currently_vetted(session: Session, official_id: uuid.UUID, today: dt.date) -> bool:
-    """Latest effective result is a pass still valid today, and no blocking listing (R13)."""
-    latest = session.scalar(
-        effective_evaluations_stmt()
-        .where(Evaluation.official_id == official_id)
+    """Latest effective result is a pass still valid today, and no blocking listing (R13).
+    Valid means what schedules and eligibility mean (``pass_valid_until`` under today's
+    policy, #15): a shortened interval ends a vetter's own pass for this rule too."""
+    today_policy = current_policy(
+        ScheduleScope(countries=BOTH_COUNTRIES, official_ids=(official_id,))
+    )
+    latest = session.execute(
+        select(
+            Evaluation.outcome,
+            pass_valid_until(
+                Evaluation.conducted_on, Evaluation.valid_until, today_policy.c.interval_months
+            ),
+        )
+        .outerjoin(today_policy, today_policy.c.official_id == Evaluation.official_id)
+        .where(
+            Evaluation.official_id == official_id,
+            ~exists().where(_CORRECTOR.corrects_id == Evaluation.id),  # R8
+        )
         .order_by(Evaluation.conducted_on.desc(), Evaluation.created_at.desc())
         .limit(1)
-    )
-    if latest is None or latest.outcome != Outcome.PASS:
+    ).first()
+    if latest is None or latest[0] != Outcome.PASS:
         return False
-    if latest.valid_until is None or latest.valid_until < today:
+    valid_until = latest[1]
+    if valid_until is None or valid_until < today:
         return False
     listed = session.scalar(
         select(

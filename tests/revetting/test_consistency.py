@@ -444,3 +444,31 @@ def test_a_shortened_policy_suspends_in_the_write_that_shortens_it(
     ]
     assert suspended[0]["cause"]["blocking_members"] == [officials["senior"]]
     assert sweep_task_forces(factory, now=clock.now()) == 0
+
+
+def test_a_vetter_whose_own_pass_a_shortened_policy_ended_stops_recording(
+    client, auth, world, make_user, clock, app
+):
+    """R13 with the one validity (#15): a vetting officer linked to an official record records
+    only while that official is currently vetted — and "currently" is the same date schedules
+    and eligibility use, so shortening the policy ends the vetter's authority too."""
+    from app.models import User
+
+    officials, _tf = _policy_changed_world(client, auth, world, make_user, clock, 36)
+    vetter = make_user("vetting_officer", "MX", agency_id=world.mx_c3)
+    with unit_of_work(app.state.sessionmaker) as session:
+        session.get(User, vetter.id).official_id = uuid.UUID(officials["line"])
+    subject = officials["control"]
+    at(clock, dt.date(2026, 9, 10))
+    evaluate(client, auth(vetter), subject, world.mx_c3, conducted_on=dt.date(2026, 9, 9))
+
+    r = client.post(
+        "/api/v1/policies",
+        json={"agency_id": str(world.mx_police), "rank_tier": "line", "interval_months": 3},
+        headers=auth(world.mx_admin),
+    )
+    assert r.status_code == 201, r.text
+    refused = evaluate(
+        client, auth(vetter), subject, world.mx_c3, conducted_on=dt.date(2026, 9, 10), expect=403
+    )
+    assert refused["code"] == "VETTER_NOT_VETTED"
