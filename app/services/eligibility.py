@@ -58,6 +58,7 @@ from app.services.registry import visible_official
 from app.services.schedules import (
     BOTH_COUNTRIES,
     ScheduleScope,
+    add_days,
     current_policy,
     pass_valid_until,
 )
@@ -275,7 +276,14 @@ def _facts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Facts
                         ),
                     )
                 ).label("valid_until"),
-                Evaluation.retest_by,
+                # The retest window is today's policy's too, as in schedules (R6, #15).
+                case(
+                    (
+                        today_policy.c.retest_days.is_not(None),
+                        add_days(Evaluation.conducted_on, today_policy.c.retest_days),
+                    ),
+                    else_=Evaluation.retest_by,
+                ).label("retest_by"),
                 Evaluation.conducted_by_country,
             )
             .outerjoin(today_policy, today_policy.c.official_id == Evaluation.official_id)
@@ -320,6 +328,20 @@ def _promotion_covered(promotion: _Appt, passes: Iterable[_Eval], replaced: _App
     return False
 
 
+def _open_retest_by(evals: Sequence[_Eval]) -> dt.date | None:
+    """The retest deadline of the first inconclusive result after the latest decisive day:
+    the schedule's ``retest_due`` (R6, R15), so repeating inconclusive results never extend the
+    window and eligibility agrees with the schedule (#15)."""
+    decisive = [e.conducted_on for e in evals if e.outcome in ("pass", "fail", "refused")]
+    last_decisive = max(decisive) if decisive else None
+    open_ = [
+        e
+        for e in evals
+        if e.outcome == "inconclusive" and (last_decisive is None or e.conducted_on > last_decisive)
+    ]
+    return min(open_, key=lambda e: e.conducted_on).retest_by if open_ else None
+
+
 def _judge(
     official_id: uuid.UUID,
     f: _Facts,
@@ -362,11 +384,12 @@ def _judge(
         elif latest.outcome == "refused":
             reasons.add(Reason.VETTING_REFUSED)
         elif latest.outcome == "inconclusive":
-            overdue = latest.retest_by is None or latest.retest_by < today
+            retest_by = _open_retest_by(evals) or latest.retest_by
+            overdue = retest_by is None or retest_by < today
             if current_pass is None or overdue:
                 reasons.add(Reason.VETTING_INCONCLUSIVE)
-            elif latest.retest_by is not None:
-                bounds.append(latest.retest_by)
+            elif retest_by is not None:
+                bounds.append(retest_by)
         elif current_pass is None:
             reasons.add(Reason.VETTING_EXPIRED)
 

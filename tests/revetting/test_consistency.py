@@ -15,7 +15,7 @@ from app.services import schedules
 from app.services.sweep import overdue_obligations_check, run_sweep
 from app.services.task_forces import sweep_task_forces
 from tests.conftest import T0
-from tests.registry.builders import evaluate, official_body, register
+from tests.registry.builders import evaluate, official_body, register, with_result
 from tests.revetting.conftest import add_evaluation, add_official, add_selection, at
 
 TODAY = T0.date()  # 2026-11-27
@@ -472,3 +472,49 @@ def test_a_vetter_whose_own_pass_a_shortened_policy_ended_stops_recording(
         client, auth(vetter), subject, world.mx_c3, conducted_on=dt.date(2026, 9, 10), expect=403
     )
     assert refused["code"] == "VETTER_NOT_VETTED"
+
+
+@pytest.mark.parametrize("retest_days", [90, 20], ids=["policy-window", "window-shortened-later"])
+def test_repeated_inconclusive_results_do_not_extend_the_retest_window(
+    client, auth, world, make_user, clock, retest_days
+):
+    """R6, R15, R17 (#15): the retest window runs from the first inconclusive result after the
+    last decisive one, under today's policy — for the schedule and for eligibility alike. A
+    second inconclusive result does not buy a new window, and a shortened ``retest_days`` ends
+    the window for everybody at once."""
+    officials, _tf = _policy_changed_world(client, auth, world, make_user, clock, 36)
+    official_id = officials["control"]
+    first, second = dt.date(2026, 7, 1), dt.date(2026, 9, 1)
+    inconclusive = with_result("polygraph", "inconclusive")
+    at(clock, dt.date(2026, 9, 2))
+    vetter, admin = auth(world.mx_vetter), auth(world.mx_admin)
+    for day in (first, second):
+        r = evaluate(
+            client, vetter, official_id, world.mx_c3, conducted_on=day, components=inconclusive
+        )
+        assert r["outcome"] == "inconclusive"
+    if retest_days != 90:
+        r = client.post(
+            "/api/v1/policies",
+            json={"country": "MX", "sector": "justice", "retest_days": retest_days},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+    deadline = first + dt.timedelta(days=retest_days)
+
+    for day in (deadline, deadline + dt.timedelta(days=1)):
+        at(clock, day)
+        admin = auth(world.mx_admin)
+        schedule = client.get(f"/api/v1/officials/{official_id}/schedule", headers=admin).json()
+        retests = [
+            o["due_on"] for o in schedule["obligations"] if o["kind"] == "inconclusive_retest"
+        ]
+        assert min(retests) == deadline.isoformat() == schedule["next_due"], schedule
+        answer = client.get(f"/api/v1/officials/{official_id}/eligibility", headers=admin).json()
+        if day > deadline:
+            assert schedule["state"] == "overdue", schedule
+            assert answer["verdict"] == "ineligible", answer
+            assert "VETTING_INCONCLUSIVE" in answer["reasons"], answer
+        else:
+            assert answer["verdict"] == "eligible", answer
+            assert answer["valid_until"] == deadline.isoformat(), answer
