@@ -43,7 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Table, any_, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, any_, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -60,6 +60,7 @@ from app.models import (
     Evaluation,
     ImportJob,
     ImportRowError,
+    Listing,
     Official,
     OfficialIdentifier,
     OfficialNameKey,
@@ -109,7 +110,8 @@ from app.services.screening import (
     GateScreening,
     Match,
     RegistrationIdentity,
-    gate_registrations,
+    keep_gate_batch,
+    screen_registrations,
 )
 
 log = logging.getLogger(__name__)
@@ -824,19 +826,35 @@ def _keep_officials(
     """Which rows to write (their positions): R1, R2, R25 were checked as ``register_official``
     checks them (``import_rows.official_row``); here a ``source_ref`` already stored is a
     duplicate, and the rest pass the registration's R3 gate, screened set-wise for the whole
-    batch (``screening.gate_registrations``: a few statements per batch, whatever its size).
+    batch in a constant number of statements, whatever its size (docs/import.md):
+
+    - one statement finds the batch's identifiers already registered, and whether a listed
+      official holds them (the same lookup serves IDENTIFIER_EXISTS);
+    - one finds which of the batch's blocking keys some listed official holds;
+    - only the rows sharing such a key or identifier are screened
+      (``screening.screen_registrations``, the matcher of ``POST /officials``); every other
+      row, most of any real file, costs no Python work beyond a set test.
+
     A row whose identifier a listed official holds, or whose names and date of birth match a
     listed person decisively, is refused with ``OFFICIAL_LISTED``; a near-match with
     ``SCREENING_REVIEW_REQUIRED``, its screening kept for a reviewer to rule on (R12a) so a
-    re-run lets it in once ruled out. No import forces the gate: an admin registers such a
-    person through the API, with a justification. Identifiers already registered are then
-    refused as the API refuses them (IDENTIFIER_EXISTS)."""
+    re-run lets it in once ruled out: the batch's kept screenings are written together and
+    audited in one ``screening.batch`` event per 500 (``screening.keep_gate_batch``). No import
+    forces the gate: an admin registers such a person through the API, with a justification.
+    Identifiers already registered are then refused as the API refuses them
+    (IDENTIFIER_EXISTS)."""
     stored_refs = _existing(session, Official.source_ref, [r[2] for r in rows])
-    stored_indexes = _existing(
-        session, OfficialIdentifier.blind_index, [i for r in rows for i in r[4]]
-    )
     fresh = [r for r in rows if r[2] not in stored_refs]
-    gates = gate_registrations(
+    stored_indexes, listed_indexes = _held_indexes(session, [i for r in rows for i in r[4]])
+    listed_keys = _listed_keys(session, sorted({k for r in fresh for k in r[5][4]}))
+    hits = [
+        r
+        for r in fresh
+        if (listed_keys and not listed_keys.isdisjoint(r[5][4]))
+        or (listed_indexes and not listed_indexes.isdisjoint(r[4]))
+    ]
+    now = ctx.clock.now()
+    gates = screen_registrations(
         session,
         actor=ctx.actor,
         settings=ctx.settings,
@@ -849,17 +867,19 @@ def _keep_officials(
                 identifiers=tuple(zip(schemes, indexes, strict=True)),
                 keys=keys,
             )
-            for _line, _end, _ref, schemes, indexes, (given, first, second, born, keys) in fresh
+            for _line, _end, _ref, schemes, indexes, (given, first, second, born, keys) in hits
         ],
-        now=ctx.clock.now(),
+        now=now,
     )
-    gate_of = {r[2]: g for r, g in zip(fresh, gates, strict=True)}
+    gate_of = {r[2]: g for r, g in zip(hits, gates, strict=True)}
+    to_keep: list[GateScreening] = []
     kept: list[int] = []
     for n, (line, _end, source_ref, schemes, indexes, _identity) in enumerate(rows):
         if source_ref in stored_refs:
             counts.duplicates += 1
             continue
-        refusal = _gate_refusal(session, gate_of.get(source_ref))
+        gate = gate_of.get(source_ref)
+        refusal = _gate_refusal(gate, to_keep) if gate is not None else None
         if refusal is not None:
             counts.reject(line, source_ref, refusal)
             continue
@@ -879,7 +899,45 @@ def _keep_officials(
         stored_indexes.update(indexes)
         kept.append(n)
         counts.accepted += 1
+    # In the batch's transaction: the rows are refused, the batch commits.
+    keep_gate_batch(session, to_keep, now=now)
     return kept
+
+
+def _held_indexes(session: Session, indexes: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Which of these blind indexes are registered, and which of those a listed official
+    holds: one statement (``= ANY`` of one array on PostgreSQL)."""
+    if not indexes:
+        return set(), set()
+    stored: set[str] = set()
+    listed: set[str] = set()
+    held = exists().where(Listing.official_id == OfficialIdentifier.official_id)
+    for index, is_listed in session.execute(
+        select(OfficialIdentifier.blind_index, held).where(
+            _among(session, OfficialIdentifier.blind_index, indexes)
+        )
+    ):
+        stored.add(index)
+        if is_listed:
+            listed.add(index)
+    return stored, listed
+
+
+def _listed_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these blocking keys some listed official holds (any listing status, as the
+    screening engine's lookups): one statement, whatever the batch's size."""
+    if not keys:
+        return set()
+    return set(
+        session.scalars(
+            select(OfficialNameKey.key)
+            .where(
+                _among(session, OfficialNameKey.key, keys),
+                exists().where(Listing.official_id == OfficialNameKey.official_id),
+            )
+            .distinct()
+        )
+    )
 
 
 def _listed_facts(matches: Sequence[Match]) -> str:
@@ -893,10 +951,10 @@ def _listed_facts(matches: Sequence[Match]) -> str:
     )
 
 
-def _gate_refusal(session: Session, gate: GateScreening | None) -> RowError | None:
+def _gate_refusal(gate: GateScreening, to_keep: list[GateScreening]) -> RowError | None:
     """The R3 gate's answer for one row, as ``appointments.gate_new_official`` and
-    ``judge_gate`` give it to ``POST /officials``."""
-    if gate is None or gate.verdict == "clear":
+    ``judge_gate`` give it to ``POST /officials``; a screening to keep joins ``to_keep``."""
+    if gate.verdict == "clear":
         return None
     by_identifier = gate.identifier_listed()
     if by_identifier:
@@ -905,7 +963,7 @@ def _gate_refusal(session: Session, gate: GateScreening | None) -> RowError | No
             f"A listed official holds this identifier ({_listed_facts(by_identifier)}): the "
             "person already has a record; appoint the existing record instead",
         )
-    gate.keep(session)  # in the batch's transaction: the row is refused, the batch commits
+    to_keep.append(gate)
     decisive = gate.decisive()
     if decisive:
         return RowError(
