@@ -9,6 +9,8 @@ service refuses to start without real keys and with hashing parameters below OWA
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -32,7 +34,7 @@ OWASP_ARGON2_TIME_COST = 2
 # A scrape secret guessable in reasonable time is no secret (#19).
 MIN_METRICS_TOKEN_LENGTH = 32
 
-SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key")
+SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key", "audit_key")
 
 
 class ConfigurationError(RuntimeError):
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     identifier_key: str | None = None
     blind_index_key: str | None = None
     signing_key: str | None = None
+    # Keys the audit chain's hashes (HMAC-SHA256), so a database role cannot forge a link (R22,
+    # #19; docs/security.md 3.6). Unset outside production, it is derived from the signing key.
+    audit_key: str | None = None
     dev_secrets_file: Path = VAR_DIR / "dev-secrets.json"
 
     jwt_issuer: str = "vetting-registry"
@@ -200,6 +205,15 @@ class Settings(BaseSettings):
     @cached_property
     def blind_index_key_bytes(self) -> bytes:
         return _decode_key(self.blind_index_key, "blind_index_key")
+
+    @cached_property
+    def audit_key_bytes(self) -> bytes:
+        if self.audit_key:
+            return _decode_key(self.audit_key, "audit_key")
+        # Production refuses to start without REGISTRY_AUDIT_KEY; elsewhere (tests that pass
+        # explicit keys) a key derived from the signing key's seed serves.
+        seed = self.ed25519_key.private_bytes_raw()
+        return hmac.new(seed, b"vetting-registry/audit-chain-key/v1", hashlib.sha256).digest()
 
     @cached_property
     def ed25519_key(self) -> Ed25519PrivateKey:

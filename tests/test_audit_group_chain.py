@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import FixedClock
+from app.config import Settings
 from app.db import unit_of_work
 from app.models import AuditLink, AuditPending
 from app.services import audit
@@ -41,7 +42,7 @@ def _write_audited(factory: sessionmaker[Session], clock: FixedClock, who: str) 
 
 
 def test_writers_waiting_together_share_one_pass_and_return_linked(
-    factory: sessionmaker[Session], clock: FixedClock
+    factory: sessionmaker[Session], clock: FixedClock, settings: Settings
 ) -> None:
     chainer = audit.GroupChainer.of(factory)
     passes_before = chainer.passes
@@ -75,7 +76,7 @@ def test_writers_waiting_together_share_one_pass_and_return_linked(
     assert all(linked_on_return.values()), linked_on_return
     with factory() as session:
         assert session.scalars(select(AuditPending)).all() == []
-        assert audit.verify(session).ok
+        assert audit.verify(session, settings=settings).ok
 
 
 def test_a_writer_after_a_pass_runs_its_own(

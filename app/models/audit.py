@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, UTCDateTime
@@ -32,12 +32,14 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict[str, object]] = mapped_column(JSON)
-    # sha256 over the canonical form of every column above (services.audit.event_digest).
+    # HMAC-SHA256 (the audit key) over the canonical form of every column above; plain sha256
+    # for events older than ``AuditHead.keyed_from_event_id`` (services.audit.event_digest).
     event_hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditLink(Base):
-    """Position ``seq`` of the chain: hash = sha256(prev_hash | seq | event_hash)."""
+    """Position ``seq`` of the chain: hash = HMAC(audit key, prev_hash | seq | event_id |
+    event_hash); plain sha256 before ``AuditHead.keyed_from_seq`` (the chain before 0009)."""
 
     __tablename__ = "audit_links"
 
@@ -59,6 +61,11 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))
+    # Where the keyed scheme begins (#19): the first link and the first event hashed with the
+    # audit key. Migration 0009 set them past everything that existed then; a fresh database
+    # keys everything (1). Checkpoints sign them, so moving them later is detected.
+    keyed_from_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    keyed_from_event_id: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 
 class AuditCheckpoint(Base):

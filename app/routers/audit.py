@@ -59,7 +59,9 @@ def list_audit_events(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
 ) -> Page[AuditEventRead]:
-    """Audit events of the reader's country (events by its users, or about its records)."""
+    """Audit events of the reader's country (R22, R24): its users' actions, logins included,
+    the system's, and the other country's nominations and reciprocal evaluations of its
+    officials, at verdict level (#19, #18)."""
     after_id = _after_event(cursor)
     _link_pending(request, session)
     rows = audit_queries.list_events(
@@ -78,7 +80,7 @@ def list_audit_events(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
-        AuditEventRead.model_validate({**AuditEventRead.model_validate(e).model_dump(), "seq": s})
+        AuditEventRead.model_validate({**audit_queries.shown_to(reader, e), "seq": s})
         for e, s in rows
     ]
     return Page[AuditEventRead](
@@ -87,10 +89,12 @@ def list_audit_events(
 
 
 @router.get("/verify", response_model=AuditVerifyRead, responses=problem_responses(401, 403))
-def verify_chain(request: Request, reader: AuditReader, session: SessionDep) -> AuditVerifyRead:
+def verify_chain(
+    request: Request, reader: AuditReader, session: SessionDep, settings: SettingsDep
+) -> AuditVerifyRead:
     """Recompute the whole chain and name the first broken link (R22)."""
     _link_pending(request, session)
-    result = audit_service.verify(session)
+    result = audit_service.verify(session, settings=settings)
     return AuditVerifyRead.model_validate(result.__dict__)
 
 

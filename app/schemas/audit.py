@@ -24,6 +24,9 @@ class AuditEventRead(BaseModel):
     outcome: str
     details: dict[str, Any]
     event_hash: str
+    # True for an event by the other country about one of the reader's officials (a
+    # nomination, a reciprocal evaluation), shown at verdict level only (R24, #19).
+    cross_border: bool = False
 
 
 class AuditVerifyRead(BaseModel):
@@ -34,7 +37,11 @@ class AuditVerifyRead(BaseModel):
     pending: int
     broken_seq: int | None = None
     broken_event_id: int | None = None
+    # missing_link, link_altered, event_missing, event_altered, head_mismatch, and against the
+    # newest signed checkpoint: truncated, checkpoint_mismatch, checkpoint_invalid (#19).
     reason: str | None = None
+    checkpoint_id: uuid.UUID | None = None
+    checkpoint_seq: int | None = None
 
 
 class CheckpointRead(BaseModel):

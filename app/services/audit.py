@@ -7,15 +7,23 @@
   moves the head. Request transactions never wait on it for their whole length. After a request,
   it runs through ``GroupChainer``: the requests of one process that finish together share one
   chaining pass, as a database shares one log flush among commits (group commit).
-* ``verify`` recomputes every event hash and every link and names the first broken one.
+* ``verify`` recomputes every event hash and every link and names the first broken one, then
+  holds the chain to the newest signed checkpoint: a chain that stops short of it, or passes it
+  with another hash, was truncated or rewritten (#19).
 * ``checkpoint`` signs the chain head (compact JWS, EdDSA) so it can be exported and later
   compared with the live chain.
+
+Event hashes and links are HMAC-SHA256 under the audit key (``Settings.audit_key_bytes``), so a
+role with only database access cannot compute a hash or a link that verifies (#19). The chain
+made before migration 0009 keeps its plain sha256 hashes up to the boundary recorded in
+``audit_head`` (docs/security.md 3.6).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import threading
 import uuid
@@ -24,13 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from asgi_correlation_id import correlation_id
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.principal import Principal
 from app.auth.tokens import sign_statement
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
 
 GENESIS_HASH = "0" * 64
@@ -42,8 +51,27 @@ def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def event_digest(event: AuditEvent) -> str:
-    """sha256 over the canonical JSON of every recorded column (the id is bound by the link)."""
+def audit_key(session: Session) -> bytes:
+    """The audit key of the settings the session was made with; a bare session factory (a
+    command that did not configure one) reads the process's settings."""
+    settings = session.info.get("settings")
+    if not isinstance(settings, Settings):
+        settings = _process_settings()
+    return settings.audit_key_bytes
+
+
+_process_settings_cache: list[Settings] = []
+
+
+def _process_settings() -> Settings:
+    if not _process_settings_cache:
+        _process_settings_cache.append(load_settings())
+    return _process_settings_cache[0]
+
+
+def event_digest(event: AuditEvent, key: bytes | None) -> str:
+    """HMAC-SHA256 under ``key`` over the canonical JSON of every recorded column (the id is
+    bound by the link); plain sha256 with ``key=None``, the scheme before 0009."""
     canonical = {
         "occurred_at": _ts(event.occurred_at),
         "actor_id": str(event.actor_id) if event.actor_id else None,
@@ -58,11 +86,17 @@ def event_digest(event: AuditEvent) -> str:
         "details": event.details,
     }
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    if key is None:
+        return hashlib.sha256(blob.encode()).hexdigest()
+    return hmac.new(key, b"audit-event/v2|" + blob.encode(), hashlib.sha256).hexdigest()
 
 
-def link_digest(prev_hash: str, seq: int, event_id: int, event_hash: str) -> str:
-    return hashlib.sha256(f"{prev_hash}|{seq}|{event_id}|{event_hash}".encode()).hexdigest()
+def link_digest(prev_hash: str, seq: int, event_id: int, event_hash: str, key: bytes | None) -> str:
+    """The link at ``seq``: HMAC-SHA256 under ``key``; plain sha256 with ``key=None``."""
+    message = f"{prev_hash}|{seq}|{event_id}|{event_hash}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, b"audit-link/v2|" + message, hashlib.sha256).hexdigest()
 
 
 def add_after_commit(session: Session, hook: Callable[[], object]) -> None:
@@ -82,15 +116,19 @@ def record(
     details: dict[str, Any] | None = None,
     now: dt.datetime,
     actor_username: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    actor_country: str | None = None,
+    actor_agency_id: uuid.UUID | None = None,
 ) -> AuditEvent:
     """Append one audit event to the caller's transaction (R22). ``details`` must hold no
-    secrets and no raw identifiers: callers pass ids, codes and verdicts only."""
+    secrets and no raw identifiers: callers pass ids, codes and verdicts only. Without a
+    principal (a login), the ``actor_*`` arguments name who acted, as far as it is known."""
     event = AuditEvent(
         occurred_at=now,
-        actor_id=actor.user_id if actor else None,
+        actor_id=actor.user_id if actor else actor_id,
         actor_username=actor.username if actor else actor_username,
-        actor_country=actor.country if actor else None,
-        actor_agency_id=actor.agency_id if actor else None,
+        actor_country=actor.country if actor else actor_country,
+        actor_agency_id=actor.agency_id if actor else actor_agency_id,
         action=action,
         resource_type=resource_type,
         resource_id=str(resource_id) if resource_id is not None else None,
@@ -98,7 +136,7 @@ def record(
         outcome=outcome,
         details=json.loads(json.dumps(details or {}, default=str)),
     )
-    event.event_hash = event_digest(event)
+    event.event_hash = event_digest(event, audit_key(session))
     session.add(event)
     session.flush()
     session.add(AuditPending(event_id=event.id))
@@ -170,9 +208,16 @@ def chain(factory: sessionmaker[Session]) -> int:
             )
             head = session.get(AuditHead, HEAD_ID, populate_existing=True)
             if head is None:
-                head = AuditHead(id=HEAD_ID, seq=0, chain_hash=GENESIS_HASH)
+                head = AuditHead(
+                    id=HEAD_ID,
+                    seq=0,
+                    chain_hash=GENESIS_HASH,
+                    keyed_from_seq=1,
+                    keyed_from_event_id=1,
+                )
                 session.add(head)
                 session.flush()
+            key = audit_key(session)
             rows = session.execute(
                 select(AuditEvent.id, AuditEvent.event_hash)
                 .join(AuditPending, AuditPending.event_id == AuditEvent.id)
@@ -185,7 +230,9 @@ def chain(factory: sessionmaker[Session]) -> int:
             links = []
             for event_id, event_hash in rows:
                 seq += 1
-                digest = link_digest(prev, seq, event_id, event_hash)
+                digest = link_digest(
+                    prev, seq, event_id, event_hash, key if seq >= head.keyed_from_seq else None
+                )
                 links.append(
                     {"seq": seq, "event_id": event_id, "prev_hash": prev, "chain_hash": digest}
                 )
@@ -210,11 +257,80 @@ class VerifyResult:
     broken_seq: int | None = None
     broken_event_id: int | None = None
     reason: str | None = None
+    # The newest checkpoint the chain was held to (its signed position), if any.
+    checkpoint_id: uuid.UUID | None = None
+    checkpoint_seq: int | None = None
 
 
-def verify(session: Session) -> VerifyResult:
-    """Recompute the chain from the first link; name the first broken link (R22)."""
+@dataclass
+class _Checkpoint:
+    id: uuid.UUID
+    seq: int
+    chain_hash: str
+    keyed_from_seq: int | None
+    keyed_from_event_id: int | None
+    valid: bool
+
+
+def _newest_checkpoint(session: Session, settings: Settings) -> _Checkpoint | None:
+    """The stored checkpoint furthest along the chain, as its signature states it: the row's
+    own columns are not trusted, the signed claims are (an altered or forged checkpoint is
+    reported, not believed)."""
+    row = session.scalars(
+        select(AuditCheckpoint)
+        .order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.created_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    try:
+        claims = jwt.decode(
+            row.jws,
+            settings.ed25519_key.public_key(),
+            algorithms=["EdDSA"],
+            issuer=settings.jwt_issuer,
+            options={"verify_aud": False, "require": ["seq", "chain_hash", "jti"]},
+        )
+        valid = claims.get("sub") == "audit-chain-head" and claims["jti"] == str(row.id)
+        seq, chain_hash = int(claims["seq"]), str(claims["chain_hash"])
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return _Checkpoint(row.id, row.seq, row.chain_hash, None, None, valid=False)
+    return _Checkpoint(
+        row.id,
+        seq,
+        chain_hash,
+        claims.get("keyed_from_seq"),
+        claims.get("keyed_from_event_id"),
+        valid=valid and (seq, chain_hash) == (row.seq, row.chain_hash),
+    )
+
+
+def verify(session: Session, *, settings: Settings) -> VerifyResult:
+    """Recompute the chain from the first link and name the first broken link (R22); then hold
+    it to the newest signed checkpoint (#19): the chain must reach the checkpoint's position
+    with the checkpoint's hash there, so deleting the last events and rewinding the head
+    (``truncated``) or rewriting the chain up to it (``checkpoint_mismatch``) is found. A
+    checkpoint whose signature fails is itself reported (``checkpoint_invalid``)."""
+    key = audit_key(session)
+    head = session.get(AuditHead, HEAD_ID)
+    keyed_seq = head.keyed_from_seq if head else 1
+    keyed_event = head.keyed_from_event_id if head else 1
+    cp = _newest_checkpoint(session, settings)
+
+    def result(ok: bool, checked: int, **fields: Any) -> VerifyResult:
+        return VerifyResult(
+            ok=ok,
+            checked=checked,
+            head_seq=head.seq if head else 0,
+            head_hash=head.chain_hash if head else GENESIS_HASH,
+            pending=_pending(session),
+            checkpoint_id=cp.id if cp else None,
+            checkpoint_seq=cp.seq if cp else None,
+            **fields,
+        )
+
     prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    at_checkpoint: str | None = GENESIS_HASH if cp is not None and cp.seq == 0 else None
     stmt = (
         select(AuditLink, AuditEvent)
         .join(AuditEvent, AuditEvent.id == AuditLink.event_id, isouter=True)
@@ -223,45 +339,48 @@ def verify(session: Session) -> VerifyResult:
     )
     for link, event in session.execute(stmt):
         problem = None
+        link_key = key if link.seq >= keyed_seq else None
         if link.seq != expected_seq:
             problem = "missing_link"
         elif link.prev_hash != prev:
             problem = "link_altered"
         elif event is None:
             problem = "event_missing"
-        elif event_digest(event) != event.event_hash:
+        elif event_digest(event, key if event.id >= keyed_event else None) != event.event_hash:
             problem = "event_altered"
-        elif link_digest(prev, link.seq, link.event_id, event.event_hash) != link.chain_hash:
+        elif (
+            link_digest(prev, link.seq, link.event_id, event.event_hash, link_key)
+            != link.chain_hash
+        ):
             problem = "link_altered"
         if problem:
-            head = session.get(AuditHead, HEAD_ID)
-            return VerifyResult(
-                ok=False,
-                checked=checked,
-                head_seq=head.seq if head else 0,
-                head_hash=head.chain_hash if head else GENESIS_HASH,
-                pending=_pending(session),
+            return result(
+                False,
+                checked,
                 broken_seq=expected_seq if problem == "missing_link" else link.seq,
                 broken_event_id=link.event_id,
                 reason=problem,
             )
         prev, expected_seq, checked = link.chain_hash, expected_seq + 1, checked + 1
-    head = session.get(AuditHead, HEAD_ID)
+        if cp is not None and link.seq == cp.seq:
+            at_checkpoint = link.chain_hash
     head_seq = head.seq if head else 0
     head_hash = head.chain_hash if head else GENESIS_HASH
     if head_seq != checked or head_hash != prev:
-        return VerifyResult(
-            ok=False,
-            checked=checked,
-            head_seq=head_seq,
-            head_hash=head_hash,
-            pending=_pending(session),
-            broken_seq=checked + 1,
-            reason="head_mismatch",
-        )
-    return VerifyResult(
-        ok=True, checked=checked, head_seq=head_seq, head_hash=head_hash, pending=_pending(session)
-    )
+        return result(False, checked, broken_seq=checked + 1, reason="head_mismatch")
+    if cp is not None:
+        if not cp.valid:
+            return result(False, checked, broken_seq=cp.seq, reason="checkpoint_invalid")
+        if cp.seq > checked:
+            # Events the checkpoint signed are gone: the chain ends before it.
+            return result(False, checked, broken_seq=checked + 1, reason="truncated")
+        moved = (cp.keyed_from_seq, cp.keyed_from_event_id) != (None, None) and (
+            cp.keyed_from_seq,
+            cp.keyed_from_event_id,
+        ) != (keyed_seq, keyed_event)
+        if at_checkpoint != cp.chain_hash or moved:
+            return result(False, checked, broken_seq=cp.seq, reason="checkpoint_mismatch")
+    return result(True, checked)
 
 
 def _pending(session: Session) -> int:
@@ -283,6 +402,10 @@ def checkpoint(
         "iat": int(now.timestamp()),
         "seq": seq,
         "chain_hash": chain_hash,
+        # The keyed scheme's boundary is signed too: moving it later (to pass a rewritten
+        # chain off as the unkeyed one from before 0009) no longer matches (#19).
+        "keyed_from_seq": head.keyed_from_seq if head else 1,
+        "keyed_from_event_id": head.keyed_from_event_id if head else 1,
     }
     cp = AuditCheckpoint(
         id=cp_id,

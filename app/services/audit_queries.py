@@ -6,11 +6,24 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Text, and_, cast, literal_column, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Text,
+    and_,
+    cast,
+    exists,
+    literal_column,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.models import (
+    Agency,
     Appointment,
     AuditCheckpoint,
     AuditEvent,
@@ -20,6 +33,7 @@ from app.models import (
     Official,
     Override,
     Separation,
+    TaskForce,
     TaskForceEvent,
     TaskForceMember,
     TaskForceNomination,
@@ -33,6 +47,37 @@ _DETAILS_OFFICIAL_ID = {
     "postgresql": "(audit_events.details ->> 'official_id')",
     "sqlite": "json_extract(audit_events.details, '$.official_id')",
 }
+
+# The official row an event's details name, joined on its key as each dialect stores it (a
+# native uuid on PostgreSQL, 32 hex digits on SQLite); the left side is the expression above.
+_DETAILS_OFFICIAL_ROW = {
+    "postgresql": "officials.id = CAST((audit_events.details ->> 'official_id') AS UUID)",
+    "sqlite": (
+        "officials.id = replace(json_extract(audit_events.details, '$.official_id'), '-', '')"
+    ),
+}
+
+# The task force an event is about, when its lead agency is of the reader's country: task
+# forces are few, so comparing their ids as text costs nothing and never fails a cast.
+_TASK_FORCE_ROW = {
+    "postgresql": "CAST(task_forces.id AS TEXT) = audit_events.resource_id",
+    "sqlite": "task_forces.id = replace(audit_events.resource_id, '-', '')",
+}
+NOMINATION_ACTIONS = ("task_force.nominate", "task_force.withdraw_nomination")
+
+# What one country did to the other's people, which the other's oversight sees (#19, #18 F3c):
+# nominating them to a joint task force, seating or removing them, evaluating them (across the
+# border an evaluation is always reciprocal, R25). Only these, and only at verdict level.
+CROSS_BORDER_ACTIONS = (
+    "task_force.nominate",
+    "task_force.withdraw_nomination",
+    "task_force.add_member",
+    "task_force.remove_member",
+    "evaluation.record",
+)
+# The details a cross-border reader gets: the official concerned and the verdict. Never the
+# other country's user names or ids, request ids, free text, or its own records' ids.
+CROSS_BORDER_DETAILS = ("official_id", "outcome", "trigger", "role")
 
 # Records that belong to one official, by the resource type their audit events carry: events
 # about them (an appeal, a withdrawal, a correction, a notification) do not all repeat the
@@ -60,12 +105,15 @@ def list_events(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[tuple[AuditEvent, int | None]]:
-    # Each country audits its own users' actions; unauthenticated events (failed logins) have
-    # no country and are shown to both, since they name only the username that was tried.
+    """The events ``reader`` may see (R22, R24): its own country's users' actions (logins
+    included, #18 F6); the system's (the sweep's transitions, no actor); and the other
+    country's actions on the reader's officials listed in ``CROSS_BORDER_ACTIONS`` (#19),
+    which ``shown_to`` reduces to verdict level. A login under a username that names nobody has
+    no country and is shown to neither country (it stays in the chain)."""
     stmt = (
         select(AuditEvent, AuditLink.seq)
         .join(AuditLink, AuditLink.event_id == AuditEvent.id, isouter=True)
-        .where(or_(AuditEvent.actor_country == reader.country, AuditEvent.actor_country.is_(None)))
+        .where(visible_to(session, reader))
         .order_by(AuditEvent.id)
     )
     filters: list[Any] = []
@@ -74,7 +122,10 @@ def list_events(
     if action:
         filters.append(AuditEvent.action == action)
     if actor_id:
-        filters.append(AuditEvent.actor_id == actor_id)
+        # Only the reader's own users are found by id: the other country's ids are not shown.
+        filters.append(
+            and_(AuditEvent.actor_id == actor_id, AuditEvent.actor_country == reader.country)
+        )
     if resource_type:
         filters.append(AuditEvent.resource_type == resource_type)
     if resource_id:
@@ -87,6 +138,82 @@ def list_events(
         filters.append(AuditEvent.occurred_at < until)
     rows = session.execute(stmt.where(*filters).limit(limit + 1)).all()
     return [(row[0], row[1]) for row in rows]
+
+
+def visible_to(session: Session, reader: Principal) -> ColumnElement[bool]:
+    own = AuditEvent.actor_country == reader.country
+    system = and_(AuditEvent.actor_country.is_(None), AuditEvent.action != "auth.login")
+    clauses = [own, system]
+    dialect = session.get_bind().dialect.name
+    join = _DETAILS_OFFICIAL_ROW.get(dialect)
+    tf_join = _TASK_FORCE_ROW.get(dialect)
+    if tf_join is not None:
+        # #18 F3: each country nominates its own officials, so the other country's nominations
+        # into a task force the reader's country leads are seen by the reader's oversight too.
+        clauses.append(
+            and_(
+                AuditEvent.actor_country != reader.country,
+                AuditEvent.resource_type == "task_force",
+                AuditEvent.action.in_(NOMINATION_ACTIONS),
+                exists(
+                    select(TaskForce.id)
+                    .join(Agency, Agency.id == TaskForce.lead_agency_id)
+                    .where(text(tf_join))
+                    .where(Agency.country == reader.country)
+                    .correlate(AuditEvent)
+                ),
+            )
+        )
+    if join is not None:
+        clauses.append(
+            and_(
+                AuditEvent.actor_country != reader.country,
+                AuditEvent.action.in_(CROSS_BORDER_ACTIONS),
+                exists(
+                    select(Official.id)
+                    .where(text(join))
+                    .where(Official.country == reader.country)
+                    .correlate(AuditEvent)
+                ),
+            )
+        )
+    return or_(*clauses)
+
+
+def shown_to(reader: Principal, event: AuditEvent) -> dict[str, Any]:
+    """The event as ``reader`` sees it: whole when its own country (or nobody) acted; at
+    verdict level when the other country acted on one of the reader's officials (R24, #19):
+    the action, time, acting country and agency, resource, outcome and the official concerned,
+    without the other country's user names, user ids, request ids or free text."""
+    fields: dict[str, Any] = {
+        column: getattr(event, column)
+        for column in (
+            "id",
+            "occurred_at",
+            "actor_id",
+            "actor_username",
+            "actor_country",
+            "actor_agency_id",
+            "action",
+            "resource_type",
+            "resource_id",
+            "request_id",
+            "outcome",
+            "details",
+            "event_hash",
+        )
+    }
+    if event.actor_country is None or event.actor_country == reader.country:
+        return fields
+    details = event.details or {}
+    return {
+        **fields,
+        "actor_id": None,
+        "actor_username": None,
+        "request_id": None,
+        "details": {k: details[k] for k in CROSS_BORDER_DETAILS if k in details},
+        "cross_border": True,
+    }
 
 
 def about_resource(session: Session, resource_id: str) -> ColumnElement[bool]:

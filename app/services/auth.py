@@ -3,12 +3,18 @@
 Failed attempts are counted per username and per client address in the database, so the limit
 holds across server processes. A blocked key answers 429 with ``Retry-After`` before any password
 is checked. An unknown username costs one Argon2 verification, like a wrong password.
+
+Login events (R22, #18 F6) carry the country, agency and id of the user the username names, so
+only that country's auditors see them (``services.audit_queries``). A username that names
+nobody has no country: its event is still recorded and chained, and no country's ``/audit``
+shows it (docs/security.md 3.6).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -75,6 +81,19 @@ def _record_failure(
                 raise
 
 
+def _login_actor(user: User | None, username: str) -> dict[str, Any]:
+    """Who a login event is about (#18 F6): the named user's id, country and agency, so the
+    event stays within that country's audit; nothing but the tried name for an unknown one."""
+    if user is None:
+        return {"actor_username": username[:80]}
+    return {
+        "actor_username": user.username,
+        "actor_id": user.id,
+        "actor_country": user.country,
+        "actor_agency_id": user.agency_id,
+    }
+
+
 def login(
     factory: sessionmaker[Session],
     *,
@@ -90,14 +109,15 @@ def login(
         wait = _blocked_for(session, [k for k, _ in keys], now)
     if wait > 0:
         with unit_of_work(factory) as session:
+            named = session.scalar(select(User).where(User.username == username))
             audit.record(
                 session,
                 actor=None,
-                actor_username=username[:80],
                 action="auth.login",
                 resource_type="user",
                 outcome="throttled",
                 now=now,
+                **_login_actor(named, username),
             )
         raise TooManyRequests(
             "Too many failed logins; retry in {seconds} seconds",
@@ -118,12 +138,12 @@ def login(
             audit.record(
                 session,
                 actor=None,
-                actor_username=user.username,
                 action="auth.login",
                 resource_type="user",
                 resource_id=user.id,
                 details={"rehashed": bool(new_hash)},
                 now=now,
+                **_login_actor(user, username),
             )
             return issue_access_token(
                 settings, user_id=user.id, token_version=user.token_version, now=now
@@ -132,13 +152,13 @@ def login(
         audit.record(
             session,
             actor=None,
-            actor_username=username[:80],
             action="auth.login",
             resource_type="user",
             resource_id=user.id if user else None,
             outcome="failure",
             details={"reason": reason},
             now=now,
+            **_login_actor(user, username),
         )
     _record_failure(factory, settings, keys, now)
     raise Unauthorized(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.api.pagination import encode_cursor
 from app.auth.principal import Role
 from app.clock import FixedClock
+from app.config import Settings
 from app.models import AuditEvent, AuditLink
 from app.services.audit import event_digest
 from tests.api.test_conventions import TOKEN, USERS, assert_problem, user_body
@@ -61,6 +62,7 @@ def _activity(client: TestClient, admin: Any) -> list[str]:
     )
     assert patched.status_code == 200
     client.post(TOKEN, data={"username": "intruder", "password": "guess"})
+    client.post(TOKEN, data={"username": admin.username, "password": "not-the-password"})
     assert client.post("/api/v1/api-keys", json={"name": "k"}, headers=admin.headers).is_success
     return ids
 
@@ -113,6 +115,8 @@ def test_chain_verifies_after_activity(
         "broken_seq": None,
         "broken_event_id": None,
         "reason": None,
+        "checkpoint_id": None,
+        "checkpoint_seq": None,
     }
     with factory() as session:
         last = session.scalars(select(AuditLink).order_by(AuditLink.seq.desc())).first()
@@ -169,8 +173,10 @@ def test_verify_finds_an_event_rewritten_with_a_matching_hash(
     make_user: Any,
     factory: sessionmaker[Session],
     engine_for: Any,
+    settings: Settings,
 ) -> None:
-    """Recomputing the event's own hash does not help a forger: the link binds it."""
+    """Recomputing the event's own hash does not help a forger, even one holding the audit
+    key: the link binds it."""
     admin, auditor = make_user("admin"), make_user("auditor")
     _activity(client, admin)
     target = _event_at(factory, 4)
@@ -178,7 +184,7 @@ def test_verify_finds_an_event_rewritten_with_a_matching_hash(
         event = session.get(AuditEvent, target)
         assert event is not None
         event.outcome = "failure"
-        forged_hash = event_digest(event)
+        forged_hash = event_digest(event, settings.audit_key_bytes)
         session.rollback()
     with behind_the_services_back(engine_for(), "audit_events", "UPDATE") as conn:
         conn.execute(
@@ -294,9 +300,13 @@ def test_audit_list_filters(client: TestClient, make_user: Any, clock: FixedCloc
     about_one = _events(client, headers, resource_type="user", resource_id=early[0])
     assert [e["action"] for e in about_one] == ["user.create", "user.update"]
 
+    # A failed login is shown with the country of the user it names (#18 F6); one under a
+    # username that names nobody has no country and no country's auditors see it.
     failures = _events(client, headers, outcome="failure")
     assert len(failures) == 2
-    assert {(e["action"], e["actor_username"]) for e in failures} == {("auth.login", "intruder")}
+    assert {(e["action"], e["actor_username"], e["actor_country"]) for e in failures} == {
+        ("auth.login", admin.username, "MX")
+    }
 
     middle = (T0 + dt.timedelta(minutes=5)).isoformat()
     before = _events(client, headers, actor_id=str(admin.id), until=middle)
