@@ -213,9 +213,12 @@ def reveal(
 def verify(
     draw_id: uuid.UUID, actor: AuditReader, session: SessionDep, clock: ClockDep
 ) -> DrawVerification:
-    """Every published value, so anyone can recompute the selection (docs/draws.md)."""
+    """Every published value, so anyone can recompute the selection (docs/draws.md); the
+    official ids are the caller's own country's only (#18 F3a, R24)."""
     draw = draw_service.get_draw(session, draw_id)
-    values = draw_service.published(session, draw=draw, now=clock.now())
+    values = draw_service.published(
+        session, draw=draw, now=clock.now(), viewer_country=actor.country
+    )
     return DrawVerification(
         draw_id=draw.id,
         status=values.status,
@@ -224,11 +227,14 @@ def verify(
         population_size=draw.population_size,
         population_hash=draw.population_hash,
         population=[str(i) for i in values.population],
+        population_withheld=values.population_withheld,
         sample_size=draw.sample_size,
         commitments=values.commitments,
         reveals=values.reveals,
         seed=draw.seed,
         selection=[str(s.official_id) for s in values.selection],
+        selection_withheld=values.selection_withheld,
+        threshold_mac=values.threshold_mac,
         selections=[
             SelectionRead(
                 official_id=s.official_id,

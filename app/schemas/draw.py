@@ -91,7 +91,9 @@ class SelectionRead(BaseModel):
 
 
 class DrawVerification(BaseModel):
-    """Every published value (docs/draws.md shows how to recompute the selection)."""
+    """Every published value (docs/draws.md shows how to recompute the selection). Official
+    ids — ``population``, ``selection``, ``selections`` — are the caller's own country's only
+    (#18 F3a, R24); the hash covers the whole population."""
 
     draw_id: uuid.UUID
     status: str
@@ -99,10 +101,18 @@ class DrawVerification(BaseModel):
     scope: dict[str, object]
     population_size: int
     population_hash: str
-    population: list[str]
+    population: list[str] = Field(description="Your own country's officials in the population")
+    population_withheld: int = Field(
+        description="How many of the population are the other country's (ids not shown)"
+    )
     sample_size: int
     commitments: dict[str, str]
     reveals: dict[str, str]
     seed: str | None
-    selection: list[str]
+    selection: list[str] = Field(description="Your own country's selected officials")
+    selection_withheld: int = Field(description="How many selected are the other country's")
+    threshold_mac: str | None = Field(
+        description="The largest ranking MAC selected: an official is selected exactly when "
+        "their MAC is at most this"
+    )
     selections: list[SelectionRead]

@@ -36,6 +36,7 @@ from app.models import (
     Agency,
     DrawCommitment,
     DrawMember,
+    Official,
     RandomDraw,
     RandomSelection,
     TaskForce,
@@ -455,7 +456,11 @@ def _random_due_days(session: Session, official_ids: list[uuid.UUID]) -> dict[uu
 
 @dataclass(frozen=True)
 class Published:
-    """Every value an outside verifier needs (docs/draws.md)."""
+    """Every value an outside verifier needs (docs/draws.md), as one country sees them:
+    ``population`` and ``selection`` hold that country's own officials only (#18 F3a, R24);
+    the other country's are counted in ``population_withheld`` and ``selection_withheld``.
+    ``threshold_mac`` is the largest ranking MAC selected: with the seed, each country checks
+    that every one of its officials is selected exactly when their MAC is at most it."""
 
     draw: RandomDraw
     status: str
@@ -464,9 +469,29 @@ class Published:
     commitments: dict[str, str]
     reveals: dict[str, str]
     selection: list[RandomSelection]
+    population_withheld: int
+    selection_withheld: int
+    threshold_mac: str | None
 
 
-def published(session: Session, *, draw: RandomDraw, now: dt.datetime) -> Published:
+def member_countries(session: Session, draw_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    rows = session.execute(
+        select(DrawMember.official_id, Official.country)
+        .join(Official, Official.id == DrawMember.official_id)
+        .where(DrawMember.draw_id == draw_id)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def published(
+    session: Session, *, draw: RandomDraw, now: dt.datetime, viewer_country: str
+) -> Published:
+    """R16 reconciled with R24 (#18 F3a): the population hash, the commitments, reveals and
+    seed are published to both countries; the official ids of the population and of the
+    selection only to the country each official belongs to, so a draw scoped to the other
+    country's agency or task force names none of its unlisted officials. A country verifies
+    its own part against the seed and ``threshold_mac``; the two countries' lists together
+    reproduce the population hash (docs/draws.md)."""
     status, reason = effective_status(draw, now)
     commitments = commitments_of(session, draw.id)
     # Reveals are published once nothing can be steered any more (complete or failed).
@@ -478,18 +503,24 @@ def published(session: Session, *, draw: RandomDraw, now: dt.datetime) -> Publis
             .order_by(RandomSelection.rank)
         )
     )
+    countries = member_countries(session, draw.id)
+    population = sorted((i for i, c in countries.items() if c == viewer_country), key=str)
+    own_selection = [s for s in selection if countries.get(s.official_id) == viewer_country]
     return Published(
         draw=draw,
         status=status,
         failure_reason=reason,
-        population=member_ids(session, draw.id),
+        population=population,
         commitments={c: row.commitment for c, row in sorted(commitments.items())},
         reveals={
             c: row.secret
             for c, row in sorted(commitments.items())
             if show_reveals and row.secret is not None
         },
-        selection=selection,
+        selection=own_selection,
+        population_withheld=len(countries) - len(population),
+        selection_withheld=len(selection) - len(own_selection),
+        threshold_mac=max((s.ranking_mac for s in selection), default=None),
     )
 
 

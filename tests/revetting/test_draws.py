@@ -30,6 +30,24 @@ def recompute(verify: dict) -> tuple[str, list[str]]:
     return population_hash, ranked[: verify["sample_size"]]
 
 
+def joint_view(client, auth, world, verify: dict) -> dict:
+    """#18 F3a: each country's verify names its own officials only; the two views together
+    are the whole draw, which must reproduce the published hash and selection."""
+    views = [
+        client.get(f"/api/v1/draws/{verify['draw_id']}/verify", headers=auth(admin)).json()
+        for admin in (world.mx_admin, world.us_admin)
+    ]
+    selections = sorted((s for v in views for s in v["selections"]), key=lambda s: s["rank"])
+    for v in views:
+        assert v["population_withheld"] + len(v["population"]) == v["population_size"]
+    return {
+        **views[0],
+        "population": [i for v in views for i in v["population"]],
+        "selection": [str(s["official_id"]) for s in selections],
+        "selections": selections,
+    }
+
+
 def test_selection_matches_an_independent_recomputation(
     client, auth, world, factory, clock, make_user
 ):
@@ -37,6 +55,8 @@ def test_selection_matches_an_independent_recomputation(
     us = [add_official(factory, world.us_fbi, country="US") for _ in range(4)]
     elsewhere = add_official(factory, world.mx_fgr)  # in the country, not in the agency
     verify, secrets = play_draw(client, auth, world, scope={"country": "BOTH"}, sample_size=4)
+    assert sorted(verify["population"]) == sorted(str(i) for i in [*mx, elsewhere])
+    verify = joint_view(client, auth, world, verify)
     assert sorted(verify["population"]) == sorted(str(i) for i in [*mx, *us, elsewhere])
     population_hash, selection = recompute(verify)
     assert verify["population_hash"] == population_hash
@@ -270,5 +290,7 @@ def test_task_force_scope_draws_its_current_members(client, auth, world, factory
     verify, _ = play_draw(
         client, auth, world, scope={"task_force_id": task_force_id}, sample_size=1
     )
+    assert verify["population"] == [str(mx)]  # the U.S. member is the U.S.'s to see (#18 F3a)
+    verify = joint_view(client, auth, world, verify)
     assert sorted(verify["population"]) == sorted([str(mx), str(us)])
     assert verify["selection"] == recompute(verify)[1]
