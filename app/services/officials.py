@@ -82,6 +82,28 @@ def prepare_identifiers(
     return out
 
 
+# National identifiers and the one country that issues them. A record of the other country
+# does not carry them (#18 F4): see ``refuse_foreign_schemes``.
+NATIONAL_SCHEMES: dict[str, str] = {"CURP": "MX", "RFC": "MX", "SSN": "US"}
+
+
+def refuse_foreign_schemes(prepared: list[tuple[str, str, str]], *, country: str) -> None:
+    """#18 F4 (R2, R24): a country registers the other country's national identifiers (CURP
+    and RFC are Mexico's, SSN the United States') on none of its records, whatever the value.
+    Checked after the R3 gate — so a *listed* person's CURP is still refused with
+    ``OFFICIAL_LISTED`` across the border (R9: listings are seen by both) — and before the
+    duplicate check, so the answer is the same for an unknown CURP and for the CURP of an
+    unlisted Mexican official: the registration is no oracle of who exists across the border."""
+    for i, (scheme, _compact, _index) in enumerate(prepared):
+        owner = NATIONAL_SCHEMES.get(scheme)
+        if owner is not None and owner != country:
+            raise field_error(
+                f"body.identifiers.{i}.scheme",
+                f"{scheme} is an identifier of {owner}; its records alone carry it",
+                "IDENTIFIER_SCHEME_FOREIGN",
+            )
+
+
 def refuse_duplicates(
     session: Session, actor: Principal, prepared: list[tuple[str, str, str]]
 ) -> None:
@@ -191,6 +213,7 @@ def register_official(
         force_justification=force_justification,
         now=now,
     )
+    refuse_foreign_schemes(prepared, country=agency.country)
     refuse_duplicates(session, actor, prepared)
     forced = gate.verdict != "clear" and judge_gate(
         session,
