@@ -82,9 +82,21 @@ class Settings(BaseSettings):
     quota_screening_items: int = Field(default=3000, ge=1)  # identities in batches per window
     quota_searches: int = Field(default=300, ge=1)  # searches and list pages per window
     # An alert audit event (security.enumeration_suspected) once per principal, action and
-    # enumeration window when this many misses (answers that found nothing) come in a row.
+    # enumeration window when this many misses (answers that found nothing) come within it,
+    # however many hits are interleaved (#19: a known hit now and then must not reset it).
     enumeration_miss_threshold: int = Field(default=200, ge=1)
     enumeration_window_seconds: int = Field(default=3600, ge=60, le=86400)
+    # Bulk reads (#19, OWASP API6): listing items returned and official records read, per user
+    # and per agency in windows of ``quota_volume_window_seconds``. Sized for a caseload (a few
+    # dozen people looked up in an hour), far below a copy of the registry.
+    quota_volume_window_seconds: int = Field(default=3600, ge=60, le=86400)
+    quota_listing_items: int = Field(default=300, ge=1)
+    quota_listing_items_per_agency: int = Field(default=1500, ge=1)
+    quota_official_reads: int = Field(default=200, ge=1)
+    quota_official_reads_per_agency: int = Field(default=1000, ge=1)
+    # security.bulk_read_suspected once per window when a user or agency reaches this share of
+    # its volume quota: the alert comes before the refusal.
+    bulk_read_alert_percent: int = Field(default=50, ge=1, le=100)
 
     # A SQLite database must be writable and its disk not full when the service starts.
     storage_min_free_bytes: int = Field(default=16 * 1024 * 1024, ge=0)

@@ -13,7 +13,9 @@ Wiring, in a router::
 
 ``enforce_quota`` answers 429 with ``Retry-After`` once the caller's user has used its quota
 for the window (settings ``quota_*``); ``record_outcome`` counts answers that found nothing and
-raises the ``security.enumeration_suspected`` audit event when too many come in a row.
+raises the ``security.enumeration_suspected`` audit event when too many come within the
+enumeration window. ``ListingItemsQuota`` and ``OfficialReadsQuota`` meter the volume read, per
+user and per agency (settings ``quota_listing_items*``, ``quota_official_reads*``; #19).
 
 Transactions: on PostgreSQL the quota is counted in a short transaction of its own, committed
 before the route runs, so a caller's concurrent requests see each other's units at once and
@@ -31,18 +33,24 @@ checkout, a ping and a commit on every metered request (docs/benchmark.md).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.pagination import MAX_LIMIT
 from app.auth.principal import Principal, SettingsDep, authenticate
 from app.clock import ClockDep
 from app.config import Settings
 from app.db import SessionDep, run_after_commit, unit_of_work
 from app.errors import TooManyRequests
 from app.services import quotas
+
+_T = TypeVar("_T")
+DEFAULT_PAGE_SIZE = 50  # the routes' ``limit`` default
 
 QuotaAction = Literal["screening", "screening_batch", "search"]
 
@@ -123,6 +131,39 @@ def _consume(
     return decision
 
 
+def _counted(session: Session, count: Callable[[Session], _T]) -> _T:
+    """Run ``count`` where the quota is counted (see the module docstring): a short transaction
+    of its own on PostgreSQL, the request's session committed at once on SQLite."""
+    if _separate_transactions(session):
+        with unit_of_work(_factory(session)) as own:
+            return count(own)
+    result = count(session)
+    session.commit()
+    run_after_commit(session)
+    return result
+
+
+def _too_many(
+    action: str, decision: quotas.QuotaDecision, window_seconds: int, **extra: object
+) -> TooManyRequests:
+    return TooManyRequests(
+        "Quota of {limit} per {window} seconds for {quota} used up; retry in {seconds} seconds",
+        code="QUOTA_EXCEEDED",
+        headers={"Retry-After": str(decision.retry_after)},
+        extra={
+            "quota": action,
+            "limit": decision.limit,
+            "window_seconds": window_seconds,
+            "retry_after": decision.retry_after,
+            **extra,
+        },
+        limit=decision.limit,
+        window=window_seconds,
+        quota=action,
+        seconds=decision.retry_after,
+    )
+
+
 def enforce_quota(action: QuotaAction) -> Callable[..., None]:
     """A dependency that meters ``action`` for the authenticated caller's user and answers 429
     (code ``QUOTA_EXCEEDED``, ``Retry-After``) when the window's quota is used up. A refused
@@ -141,37 +182,175 @@ def enforce_quota(action: QuotaAction) -> Callable[..., None]:
         cost: int = Depends(cost_of),
     ) -> None:
         now = clock.now()
-        if _separate_transactions(session):
-            with unit_of_work(_factory(session)) as own:
-                decision = _consume(
-                    own, principal=principal, action=action, cost=cost, settings=settings, now=now
-                )
-        else:
-            decision = _consume(
-                session, principal=principal, action=action, cost=cost, settings=settings, now=now
-            )
-            session.commit()
-            run_after_commit(session)
+        decision = _counted(
+            session,
+            lambda s: _consume(
+                s, principal=principal, action=action, cost=cost, settings=settings, now=now
+            ),
+        )
         if not decision.allowed:
-            raise TooManyRequests(
-                "Quota of {limit} per {window} seconds for {quota} used up; "
-                "retry in {seconds} seconds",
-                code="QUOTA_EXCEEDED",
-                headers={"Retry-After": str(decision.retry_after)},
-                extra={
-                    "quota": action,
-                    "limit": decision.limit,
-                    "window_seconds": settings.quota_window_seconds,
-                    "retry_after": decision.retry_after,
-                },
-                limit=decision.limit,
-                window=settings.quota_window_seconds,
-                quota=action,
-                seconds=decision.retry_after,
-            )
+            raise _too_many(action, decision, settings.quota_window_seconds)
 
     dependency.quota_action = action  # type: ignore[attr-defined]
     return dependency
+
+
+# --- Volume quotas (#19, OWASP API6) -----------------------------------------------------------
+
+VolumeAction = Literal["listing_items", "official_reads"]
+
+# The settings holding each volume quota: per user, and per agency (shared by its users).
+VOLUME_SETTINGS: dict[str, tuple[str, str]] = {
+    "listing_items": ("quota_listing_items", "quota_listing_items_per_agency"),
+    "official_reads": ("quota_official_reads", "quota_official_reads_per_agency"),
+}
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Units of a volume quota admitted for this request, on every budget it draws on."""
+
+    units: int
+    keys: tuple[str, ...]
+    window_start: dt.datetime
+
+    def settle(self, session: Session, *, used: int) -> None:
+        """Give back what the request did not use (a page shorter than its ``limit``), in the
+        request's own transaction: call it last, as the row lock lasts until the commit."""
+        quotas.give_back(
+            session, keys=self.keys, window_start=self.window_start, units=self.units - used
+        )
+
+
+def _reserve(
+    session: Session,
+    *,
+    principal: Principal,
+    action: str,
+    cost: int,
+    settings: Settings,
+    now: dt.datetime,
+) -> tuple[Reservation | None, quotas.QuotaDecision, str]:
+    """Admit ``cost`` units on the user's budget, then on its agency's; refused by either, the
+    request consumes nothing on both. Reaching ``bulk_read_alert_percent`` of a budget raises
+    ``security.bulk_read_suspected``."""
+    user_setting, agency_setting = VOLUME_SETTINGS[action]
+    budgets = [("user", quotas.quota_key(action, principal), getattr(settings, user_setting))]
+    if principal.agency_id is not None:
+        budgets.append(
+            (
+                "agency",
+                quotas.agency_quota_key(action, principal.agency_id),
+                getattr(settings, agency_setting),
+            )
+        )
+    admitted: list[str] = []
+    decision: quotas.QuotaDecision | None = None
+    for scope, key, limit in budgets:
+        decision = quotas.consume(
+            session,
+            key=key,
+            cost=cost,
+            limit=limit,
+            window_seconds=settings.quota_volume_window_seconds,
+            now=now,
+        )
+        if not decision.allowed:
+            quotas.give_back(session, keys=admitted, window_start=decision.window_start, units=cost)
+            if decision.first_refusal:
+                quotas.audit_refusal(
+                    session,
+                    actor=principal,
+                    action=action,
+                    decision=decision,
+                    cost=cost,
+                    now=now,
+                    scope=scope,
+                )
+            return None, decision, scope
+        admitted.append(key)
+        quotas.raise_bulk_read_alert(
+            session,
+            actor=principal,
+            action=action,
+            scope=scope,
+            key=key,
+            decision=decision,
+            cost=cost,
+            threshold=max(1, math.ceil(limit * settings.bulk_read_alert_percent / 100)),
+            now=now,
+        )
+    assert decision is not None  # the user's budget is always there
+    return Reservation(cost, tuple(admitted), decision.window_start), decision, "user"
+
+
+def _enforce_volume(
+    session: Session,
+    settings: Settings,
+    now: dt.datetime,
+    principal: Principal,
+    action: VolumeAction,
+    cost: int,
+) -> Reservation:
+    reservation, decision, scope = _counted(
+        session,
+        lambda s: _reserve(
+            s, principal=principal, action=action, cost=cost, settings=settings, now=now
+        ),
+    )
+    if reservation is None:
+        raise _too_many(
+            action,
+            decision,
+            settings.quota_volume_window_seconds,
+            scope=scope,
+            remaining=max(0, decision.limit - decision.used),
+        )
+    return reservation
+
+
+def page_size(request: Request) -> int:
+    """The ``limit`` a page asks for, read as the route reads it (``Limit``: 1 to 200, 50 when
+    absent). A value the route will refuse (422) costs one unit, not a page: declaring
+    ``limit`` here too would report its errors twice."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        return 1
+    return size if 1 <= size <= MAX_LIMIT else 1
+
+
+def listing_items_quota(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(authenticate)],
+) -> Reservation:
+    """Meter a page of listings by the items it may return: its ``limit`` is reserved up
+    front, atomically (so concurrent pages never overrun the quota), and the route gives back
+    what the page did not fill (``Reservation.settle``). A page that no longer fits is refused
+    with 429 and the ``remaining`` units: a smaller page may still pass."""
+    cost = page_size(request)
+    return _enforce_volume(session, settings, clock.now(), principal, "listing_items", cost)
+
+
+def official_reads_quota(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(authenticate)],
+) -> Reservation:
+    """Meter a read of one official's record: one unit per read, found or not (a miss is an
+    id being probed)."""
+    return _enforce_volume(session, settings, clock.now(), principal, "official_reads", 1)
+
+
+listing_items_quota.quota_action = "listing_items"  # type: ignore[attr-defined]
+official_reads_quota.quota_action = "official_reads"  # type: ignore[attr-defined]
 
 
 def record_outcomes(
@@ -183,10 +362,11 @@ def record_outcomes(
     now: dt.datetime,
     settings: Settings | None = None,
 ) -> None:
-    """Count the answers of a metered request in order: ``True`` when it found something (a
-    screening with a candidate, a non-empty search page), ``False`` for a miss. When the
-    caller's misses in a row reach ``enumeration_miss_threshold``, the audit event
-    ``security.enumeration_suspected`` is raised, once per ``enumeration_window_seconds``.
+    """Count the answers of a metered request: ``True`` when it found something (a screening
+    with a candidate, a non-empty search page), ``False`` for a miss. When the caller's misses
+    within ``enumeration_window_seconds`` reach ``enumeration_miss_threshold`` — hits between
+    them or not (#19) — the audit event ``security.enumeration_suspected`` is raised, once per
+    window.
     Counted in ``session``, the request's own transaction: call it once the answer is built."""
     config = settings or _settings(session)
     quotas.record_outcomes(
@@ -215,6 +395,8 @@ def record_outcome(
     )
 
 
+ListingItemsQuota = Annotated[Reservation, Depends(listing_items_quota)]
+OfficialReadsQuota = Depends(official_reads_quota)
 ScreeningQuota = Depends(enforce_quota("screening"))
 ScreeningBatchQuota = Depends(enforce_quota("screening_batch"))
 SearchQuota = Depends(enforce_quota("search"))

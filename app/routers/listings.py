@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
 from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
-from app.api.quota import SearchQuota, record_outcome
+from app.api.quota import ListingItemsQuota, SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -48,6 +48,7 @@ def list_listings(
     actor: ListingReader,
     session: SessionDep,
     clock: ClockDep,
+    reserved: ListingItemsQuota,
     official_id: uuid.UUID | None = None,
     status: str | None = Query(default=None, pattern="^(active|under_appeal|upheld|overturned)$"),
     basis: str | None = Query(default=None, pattern="^(failed_vetting|refused_vetting|expelled)$"),
@@ -55,7 +56,7 @@ def list_listings(
     cursor: Cursor = None,
 ) -> Page[ListingRead]:
     """Listings of both countries at verdict level; the source record and history only for
-    the owning country (R9)."""
+    the owning country (R9). Metered by the items returned, per user and agency (#19)."""
     after = decode_cursor(cursor, DATE_ID_CURSOR)
     rows = listing_service.list_listings(
         session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
@@ -63,7 +64,8 @@ def list_listings(
     more = len(rows) > limit
     rows = rows[:limit]
     items = presenters.listing_views(session, rows, viewer_country=actor.country)
-    # Last: the caller's streak row stays locked from here to the commit.
+    # Last: the quota rows and the caller's streak row stay locked from here to the commit.
+    reserved.settle(session, used=len(rows))
     record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
     return Page[ListingRead](
         items=items,

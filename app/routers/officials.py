@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
 from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
-from app.api.quota import SearchQuota, record_outcome
+from app.api.quota import OfficialReadsQuota, SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -116,6 +116,7 @@ def register_official(
 def search_officials(
     actor: CountryReader,
     session: SessionDep,
+    settings: SettingsDep,
     clock: ClockDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -126,7 +127,8 @@ def search_officials(
     status: str | None = Query(default=None, pattern="^(active|inactive|listed)$"),
 ) -> Page[OfficialSummary]:
     """Search the caller's own country by name prefix (surnames first), agency, sector, tier
-    and status (R24: the other country's people are never browsed)."""
+    and status (R24: the other country's people are never browsed). Audited by the filters
+    used and the number found, the name only as a keyed digest (R22, #19)."""
     after = decode_cursor(cursor, TEXT_ID_CURSOR)
     rows = official_service.search_officials(
         session,
@@ -157,8 +159,24 @@ def search_officials(
         for r in rows
     ]
     last = rows[-1].official if rows else None
+    now = clock.now()
+    official_service.audit_search(
+        session,
+        actor=actor,
+        settings=settings,
+        name=name,
+        filters={
+            "agency_id": agency_id,
+            "sector": sector,
+            "rank_tier": rank_tier.value if rank_tier else None,
+            "status": status,
+            "cursor": bool(cursor),
+        },
+        found=len(rows),
+        now=now,
+    )
     # Last: the caller's streak row stays locked from here to the commit.
-    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
+    record_outcome(session, principal=actor, action="search", hit=bool(rows), now=now)
     return Page[OfficialSummary](
         items=items,
         next_cursor=encode_cursor([last.search_name, str(last.id)]) if more and last else None,
@@ -168,17 +186,34 @@ def search_officials(
 @router.get(
     "/{official_id}",
     response_model=OfficialRead | OfficialPublic,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 429),
+    dependencies=[OfficialReadsQuota],
 )
 def read_official(
-    official_id: uuid.UUID, actor: OfficialReader, session: SessionDep, settings: SettingsDep
+    official_id: uuid.UUID,
+    actor: OfficialReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> OfficialRead | OfficialPublic:
     """Full detail for the own country; the verdict-level view across the border when the
-    person is listed; 404 otherwise (R24)."""
+    person is listed; 404 otherwise (R24). Metered per user and agency, and audited with the
+    view given (R22, #19)."""
     official, full = visible_official(session, actor, official_id)
+    view: OfficialRead | OfficialPublic
     if full:
-        return presenters.official_full(session, settings, official)
-    return presenters.official_public(session, official, actor.country)
+        view = presenters.official_full(session, settings, official)
+    else:
+        view = presenters.official_public(session, official, actor.country)
+    official_service.audit_read(
+        session,
+        actor=actor,
+        official_id=official.id,
+        view="full" if full else "public",
+        part="record",
+        now=clock.now(),
+    )
+    return view
 
 
 @router.post(
@@ -223,10 +258,18 @@ def create_appointment(
     responses=problem_responses(401, 403, 404),
 )
 def list_appointments(
-    official_id: uuid.UUID, actor: CountryReader, session: SessionDep
+    official_id: uuid.UUID, actor: CountryReader, session: SessionDep, clock: ClockDep
 ) -> Page[AppointmentRead]:
     official = own_country_official(session, actor, official_id)
     items = appointment_service.list_appointments(session, official.id)
+    official_service.audit_read(
+        session,
+        actor=actor,
+        official_id=official.id,
+        view="full",
+        part="appointments",
+        now=clock.now(),
+    )
     return Page[AppointmentRead](items=[AppointmentRead.model_validate(a) for a in items])
 
 
@@ -292,10 +335,18 @@ def record_separation(
     responses=problem_responses(401, 403, 404),
 )
 def list_separations(
-    official_id: uuid.UUID, actor: CountryReader, session: SessionDep
+    official_id: uuid.UUID, actor: CountryReader, session: SessionDep, clock: ClockDep
 ) -> Page[SeparationRead]:
     official = own_country_official(session, actor, official_id)
     items = appointment_service.list_separations(session, official.id)
+    official_service.audit_read(
+        session,
+        actor=actor,
+        official_id=official.id,
+        view="full",
+        part="separations",
+        now=clock.now(),
+    )
     return Page[SeparationRead](items=[SeparationRead.model_validate(s) for s in items])
 
 
@@ -347,12 +398,20 @@ def record_evaluation(
     responses=problem_responses(401, 403, 404),
 )
 def list_evaluations(
-    official_id: uuid.UUID, actor: VettingReader, session: SessionDep
+    official_id: uuid.UUID, actor: VettingReader, session: SessionDep, clock: ClockDep
 ) -> Page[EvaluationRead]:
-    """Evaluation detail is for the official's own country only (R24)."""
+    """Evaluation detail is for the official's own country only (R24); audited (R22)."""
     official = own_country_official(session, actor, official_id)
     rows = evaluation_service.list_evaluations(session, official.id)
     listings = evaluation_service.listing_of(session, [e.id for e, _ in rows])
+    official_service.audit_read(
+        session,
+        actor=actor,
+        official_id=official.id,
+        view="full",
+        part="evaluations",
+        now=clock.now(),
+    )
     return Page[EvaluationRead](
         items=[presenters.evaluation_view(e, c, listings.get(e.id)) for e, c in rows]
     )

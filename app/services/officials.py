@@ -8,10 +8,12 @@ when the caller may see it, or only the fact that one exists otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
@@ -369,6 +371,68 @@ def search_officials(
         seen.add(official.id)
         out.append(OfficialRow(official, appt_agency, tier, bool(is_listed)))
     return out
+
+
+DossierPart = Literal["record", "appointments", "separations", "evaluations", "schedule"]
+
+
+def audit_read(
+    session: Session,
+    *,
+    actor: Principal,
+    official_id: uuid.UUID,
+    view: Literal["full", "public"],
+    part: DossierPart,
+    now: dt.datetime,
+) -> None:
+    """R22, #19: every read of an official's dossier is on the record — who (the event's
+    actor), which official (its id, the resource), which view (``full`` for the own country,
+    ``public`` across the border, R24) and which part of the record. Never the data itself:
+    no name, no identifier. One insert in the request's transaction."""
+    audit.record(
+        session,
+        actor=actor,
+        action="official.read",
+        resource_type="official",
+        resource_id=official_id,
+        details={"view": view, "part": part},
+        now=now,
+    )
+
+
+def search_digest(settings: Settings, name: str) -> str:
+    """A keyed digest of a searched name, normalised as the search itself is: the audit log can
+    show that two searches asked for the same name without holding the name (R22)."""
+    message = b"official-search\x00" + search_name(name, "", None).encode()
+    return hmac.new(settings.blind_index_key_bytes, message, hashlib.sha256).hexdigest()
+
+
+def audit_search(
+    session: Session,
+    *,
+    actor: Principal,
+    settings: Settings,
+    name: str | None,
+    filters: dict[str, Any],
+    found: int,
+    now: dt.datetime,
+) -> None:
+    """R22, #19: a search of officials is audited by the filters it used and how many people
+    it found; a name only as ``search_digest``, never in clear."""
+    details: dict[str, Any] = {
+        "filters": {k: v for k, v in filters.items() if v not in (None, False)},
+        "found": found,
+    }
+    if name:
+        details["name_digest"] = search_digest(settings, name)
+    audit.record(
+        session,
+        actor=actor,
+        action="official.search",
+        resource_type="official",
+        details=details,
+        now=now,
+    )
 
 
 def link_user_to_official(

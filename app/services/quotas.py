@@ -9,9 +9,14 @@ Two kinds of rows, keyed by ``key`` and ``window_start``:
 * ``quota:<action>:<user id>`` — ``count`` is the units admitted in the window (one request, or
   one identity of a batch); ``misses`` counts the requests refused in the window, so the first
   refusal of a window can be audited exactly once.
-* ``streak:<action>:<user id>`` — ``misses`` is the current run of answers that found nothing
-  (a screening that came back clear, an empty search page); ``count`` becomes 1 once the
+* ``quota:<action>:agency:<agency id>`` — the same, for a volume quota every user of an
+  agency shares (listing items returned, official records read: #19, OWASP API6).
+* ``streak:<action>:<user id>`` — ``misses`` counts the answers that found nothing (a
+  screening that came back clear, an empty search page) in the enumeration window, hits or not
+  between them (the name is older than that rule); ``count`` becomes 1 once the
   ``security.enumeration_suspected`` alert has been raised in the window, so it is raised once.
+* ``alert:quota:<action>:...`` — claims the window's ``security.bulk_read_suspected`` alert
+  for that quota key, so it is raised once.
 
 Every change is one atomic statement: an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
 (PostgreSQL and SQLite ≥ 3.35 both have it), so two processes counting at once never lose an
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 TABLE: Table = cast(Table, RateCounter.__table__)
 QUOTA_EXCEEDED_ACTION = "security.quota_exceeded"
 ENUMERATION_ACTION = "security.enumeration_suspected"
+BULK_READ_ACTION = "security.bulk_read_suspected"
 
 
 @dataclass(frozen=True)
@@ -140,9 +146,11 @@ def audit_refusal(
     decision: QuotaDecision,
     cost: int,
     now: dt.datetime,
+    scope: str = "user",
 ) -> None:
     """Record the first refusal of a window (later ones in the window add nothing new, and
-    one event per refused request would let a caller flood the audit log)."""
+    one event per refused request would let a caller flood the audit log). ``scope`` says
+    whose quota was used up: the user's, or its agency's (volume quotas)."""
     audit.record(
         session,
         actor=actor,
@@ -155,6 +163,7 @@ def audit_refusal(
             "limit": decision.limit,
             "used": decision.used,
             "cost": cost,
+            "scope": scope,
             "window_start": decision.window_start.isoformat(),
             "via": actor.via,
             "api_key_id": str(actor.api_key_id) if actor.api_key_id else None,
@@ -163,18 +172,13 @@ def audit_refusal(
     )
     log.warning(
         "quota exceeded",
-        extra={"quota": action, "user_id": str(actor.user_id), "limit": decision.limit},
+        extra={
+            "quota": action,
+            "scope": scope,
+            "user_id": str(actor.user_id),
+            "limit": decision.limit,
+        },
     )
-
-
-def trailing_misses(hits: Sequence[bool]) -> int:
-    """How many misses end the sequence (0 when the last outcome is a hit)."""
-    n = 0
-    for hit in reversed(hits):
-        if hit:
-            break
-        n += 1
-    return n
 
 
 def record_outcomes(
@@ -187,22 +191,20 @@ def record_outcomes(
     window_seconds: int,
     now: dt.datetime,
 ) -> int | None:
-    """Extend the caller's run of misses by ``hits`` (in order; a hit ends the run) and raise
-    the enumeration alert when the run reaches ``threshold`` — once per window, whichever
-    process sees it first. Returns the run's length when this call raised the alert."""
-    if not hits:
+    """Add the misses among ``hits`` to the caller's count for the enumeration window and raise
+    the enumeration alert when it reaches ``threshold`` — once per window, whichever process
+    sees it first. Hits do not reset the count (#19): 447 misses with a known hit every 150
+    are an enumeration as surely as 447 in a row. Returns the count when this call raised the
+    alert. A request that found something writes nothing here."""
+    missed = sum(1 for hit in hits if not hit)
+    if not missed:
         return None
     key = streak_key(action, actor)
     start = window_start(now, window_seconds)
-    if any(hits):
-        run: Any = trailing_misses(hits)
-        initial = run
-    else:
-        run = TABLE.c.misses + len(hits)
-        initial = len(hits)
-    ins = _upsert(session).values(key=key, window_start=start, count=0, misses=initial)
+    ins = _upsert(session).values(key=key, window_start=start, count=0, misses=missed)
     stmt = ins.on_conflict_do_update(
-        index_elements=[TABLE.c.key, TABLE.c.window_start], set_={"misses": run}
+        index_elements=[TABLE.c.key, TABLE.c.window_start],
+        set_={"misses": TABLE.c.misses + missed},
     ).returning(TABLE.c.misses, TABLE.c.count)
     # Older windows of this key are dropped by ``consume`` when the caller's quota window
     # turns over (``expire_also``), which costs no extra statement here on the hot path.
@@ -225,9 +227,10 @@ def record_outcomes(
         outcome="alert",
         details={
             "activity": action,
-            "misses_in_a_row": int(misses),
+            "misses_in_window": int(misses),
             "threshold": threshold,
             "window_start": start.isoformat(),
+            "window_seconds": window_seconds,
             "via": actor.via,
             "api_key_id": str(actor.api_key_id) if actor.api_key_id else None,
         },
@@ -235,6 +238,92 @@ def record_outcomes(
     )
     log.warning(
         "enumeration suspected",
-        extra={"activity": action, "user_id": str(actor.user_id), "misses_in_a_row": misses},
+        extra={"activity": action, "user_id": str(actor.user_id), "misses_in_window": misses},
     )
     return int(misses)
+
+
+# --- Volume: how much of the registry a user or an agency reads (#19, OWASP API6) ------------
+
+
+def agency_quota_key(action: str, agency_id: object) -> str:
+    """One budget shared by every user of an agency: ten accounts do not copy ten times more."""
+    return f"quota:{action}:agency:{agency_id}"
+
+
+def give_back(
+    session: Session, *, keys: Sequence[str], window_start: dt.datetime, units: int
+) -> None:
+    """Return ``units`` reserved by ``consume`` but not used (a page shorter than asked for)
+    to each of ``keys``, in one statement. A window that has turned over meanwhile is gone,
+    and with it the reservation: nothing to return."""
+    if units <= 0 or not keys:
+        return
+    session.execute(
+        update(TABLE)
+        .where(TABLE.c.key.in_(list(keys)), TABLE.c.window_start == window_start)
+        .values(count=TABLE.c.count - units)
+    )
+
+
+def raise_bulk_read_alert(
+    session: Session,
+    *,
+    actor: Principal,
+    action: str,
+    scope: str,
+    key: str,
+    decision: QuotaDecision,
+    cost: int,
+    threshold: int,
+    now: dt.datetime,
+) -> bool:
+    """Raise ``security.bulk_read_suspected`` when the admitted ``cost`` took ``key``'s use of
+    the window to ``threshold`` or past it: the volume of what is read, not misses, is the
+    sign of a copy being made. Once per key and window, whichever process gets there first
+    (an ``alert:`` row claims it, since units given back can cross the line again). Costs
+    nothing unless this request crossed the line."""
+    if not decision.allowed or not decision.used - cost < threshold <= decision.used:
+        return False
+    alert_key = f"alert:{key}"
+    claim = (
+        _upsert(session)
+        .values(key=alert_key, window_start=decision.window_start, count=1, misses=0)
+        .on_conflict_do_nothing(index_elements=[TABLE.c.key, TABLE.c.window_start])
+        .returning(TABLE.c.count)
+    )
+    if session.execute(claim).scalar_one_or_none() is None:
+        return False
+    session.execute(
+        delete(TABLE).where(TABLE.c.key == alert_key, TABLE.c.window_start < decision.window_start)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=BULK_READ_ACTION,
+        resource_type="agency" if scope == "agency" else "principal",
+        resource_id=actor.agency_id if scope == "agency" else actor.principal_key,
+        outcome="alert",
+        details={
+            "activity": action,
+            "scope": scope,
+            "used": decision.used,
+            "threshold": threshold,
+            "limit": decision.limit,
+            "window_start": decision.window_start.isoformat(),
+            "via": actor.via,
+            "api_key_id": str(actor.api_key_id) if actor.api_key_id else None,
+        },
+        now=now,
+    )
+    log.warning(
+        "bulk read suspected",
+        extra={
+            "activity": action,
+            "scope": scope,
+            "user_id": str(actor.user_id),
+            "agency_id": str(actor.agency_id) if actor.agency_id else None,
+            "used": decision.used,
+        },
+    )
+    return True
