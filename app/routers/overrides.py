@@ -29,7 +29,7 @@ def _read(view: override_service.OverrideView) -> OverrideRead:
         id=o.id,
         task_force_id=o.task_force_id,
         official_id=o.official_id,
-        justification=o.justification,
+        justification=view.justification,
         duration_days=o.duration_days,
         requested_by=o.requested_by,
         requested_at=o.requested_at,
@@ -69,7 +69,7 @@ def request_override(
         now=now,
     )
     required = tuple(settings.override_departments)
-    return _read(override_service.view(session, override, now, required))
+    return _read(override_service.view(session, override, now, required, viewer=actor))
 
 
 @router.get("", response_model=Page[OverrideRead], responses=problem_responses(401, 403))
@@ -83,7 +83,7 @@ def list_overrides(
     now, required = clock.now(), tuple(settings.override_departments)
     rows = override_service.list_overrides(session, actor=actor, task_force_id=task_force_id)
     return Page[OverrideRead](
-        items=[_read(override_service.view(session, o, now, required)) for o in rows]
+        items=[_read(override_service.view(session, o, now, required, viewer=actor)) for o in rows]
     )
 
 
@@ -99,7 +99,13 @@ def read_override(
 ) -> OverrideRead:
     override = override_service.get_override(session, actor, override_id)
     return _read(
-        override_service.view(session, override, clock.now(), tuple(settings.override_departments))
+        override_service.view(
+            session,
+            override,
+            clock.now(),
+            tuple(settings.override_departments),
+            viewer=actor,
+        )
     )
 
 
@@ -121,7 +127,7 @@ def approve_override(
     override = override_service.approve(
         session, actor=actor, override_id=override_id, required=required, now=now
     )
-    return _read(override_service.view(session, override, now, required))
+    return _read(override_service.view(session, override, now, required, viewer=actor))
 
 
 @router.post(
@@ -142,5 +148,7 @@ def revoke_override(
         session, actor=actor, override_id=override_id, reason=body.reason, now=now
     )
     return _read(
-        override_service.view(session, override, now, tuple(settings.override_departments))
+        override_service.view(
+            session, override, now, tuple(settings.override_departments), viewer=actor
+        )
     )

@@ -138,8 +138,10 @@ def nominate(
     session: SessionDep,
     clock: ClockDep,
 ) -> NominationRead:
-    """R18: a lead nominates first; a nominee may be vetted (reciprocally too) while nominated."""
-    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    """R18: a lead nominates first; a nominee may be vetted (reciprocally too) while nominated.
+    Each country nominates only its own officials: the task force's managers theirs, the other
+    country's admin its own (#18 F3, R24)."""
+    tf = tf_service.task_force_for_nomination(session, actor, task_force_id, body.official_id)
     nomination = tf_service.nominate(
         session,
         actor=actor,
@@ -177,7 +179,7 @@ def withdraw_nomination(
     session: SessionDep,
     clock: ClockDep,
 ) -> None:
-    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
+    tf = tf_service.task_force_for_withdrawal(session, actor, task_force_id, nomination_id)
     tf_service.withdraw_nomination(
         session, actor=actor, tf=tf, nomination_id=nomination_id, now=clock.now()
     )
@@ -317,13 +319,27 @@ def list_events(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[TaskForceEventRead]:
-    """Nominations, joins, leaves, suspensions and reinstatements with their causes (R19)."""
+    """Nominations, joins, leaves, suspensions and reinstatements with their causes (R19);
+    a cause about the other country's official is shown at verdict level (#18 F2a, R24)."""
     tf = tf_service.get_task_force(session, actor, task_force_id)
     after = decode_cursor(cursor, ID_CURSOR)
     rows = tf_service.events(session, tf.id, after=int(after[0]) if after else None, limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]
+    causes = tf_service.event_causes(session, rows, viewer_country=actor.country)
     return Page[TaskForceEventRead](
-        items=[TaskForceEventRead.model_validate(e) for e in rows],
+        items=[
+            TaskForceEventRead(
+                id=e.id,
+                task_force_id=e.task_force_id,
+                kind=e.kind,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                official_id=e.official_id,
+                cause=cause,
+                occurred_at=e.occurred_at,
+            )
+            for e, cause in zip(rows, causes, strict=True)
+        ],
         next_cursor=encode_cursor([rows[-1].id]) if more else None,
     )

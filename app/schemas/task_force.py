@@ -168,7 +168,10 @@ class OverrideRead(BaseModel):
     id: uuid.UUID
     task_force_id: uuid.UUID
     official_id: uuid.UUID
-    justification: str
+    justification: str | None = Field(
+        description="Shown to the official's own country, the commission and the requester; "
+        "null for anyone else (#18 F8, R24)"
+    )
     duration_days: int
     requested_by: uuid.UUID
     requested_at: dt.datetime

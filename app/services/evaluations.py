@@ -1,7 +1,8 @@
 """Vetting results (R5-R8, R13, R25).
 
 The outcome follows from the components and the policy (R5); a pass is valid for the policy's
-interval (R6); a fail or refusal lists the official (R7); nothing is edited or deleted, a
+interval (R6); a fail or refusal lists the official (R7) — a reciprocal one notifies the owning
+country instead, which alone authors its listings (#18 F3b); nothing is edited or deleted, a
 correction is a new evaluation naming the one it corrects (R8). The official's row is locked
 for the whole write, so concurrent results for one person are applied one after the other.
 """
@@ -227,7 +228,12 @@ def record_evaluation(
         _withdraw_listing_of(session, corrected, evaluation, derived, actor, now)
 
     listing = None
-    if derived in LISTING_BASIS:
+    reciprocal_adverse = derived in LISTING_BASIS and body.country != official.country
+    if reciprocal_adverse:
+        _notify_owning_country(
+            session, official=official, evaluation=evaluation, body=body, now=now
+        )
+    elif derived in LISTING_BASIS:
         listing = open_listing(
             session,
             official=official,
@@ -265,6 +271,40 @@ def record_evaluation(
         now=now,
     )
     return RecordedEvaluation(evaluation, listing)
+
+
+def _notify_owning_country(
+    session: Session, *, official: Official, evaluation: Evaluation, body: Agency, now: dt.datetime
+) -> None:
+    """#18 F3b (R7, R9, R25): a reciprocal fail or refusal does not list the official. Each
+    country is the only author of its own listings: the result stands on record, where it
+    makes the official ineligible for joint task forces (its latest result is adverse, and
+    no current pass by the other country remains, R17), and the owning country is told, at
+    verdict level, so that its own vetting body decides whether to vet and list. The notice
+    goes to the official's employing agency (its inbox and webhooks) and, with no active
+    appointment, to the country's admins."""
+    from app.models import Notification
+    from app.services.notifications import enqueue_deliveries
+
+    appointment = current_appointment(session, official.id)
+    notification = Notification(
+        agency_id=appointment.agency_id if appointment else None,
+        country=official.country,
+        kind="evaluation.reciprocal_adverse",
+        official_id=official.id,
+        payload={
+            "official_id": str(official.id),
+            "outcome": evaluation.outcome,
+            "trigger": evaluation.trigger,
+            "conducted_by": {"id": str(body.id), "name": body.name, "country": body.country},
+            "conducted_on": evaluation.conducted_on.isoformat(),
+            "listed": False,
+        },
+        created_at=now,
+    )
+    session.add(notification)
+    session.flush()
+    enqueue_deliveries(session, [notification], now=now)
 
 
 def _correctable(

@@ -26,6 +26,7 @@ from app.auth.principal import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import (
     Agency,
+    Official,
     Override,
     OverrideApproval,
     TaskForce,
@@ -99,11 +100,30 @@ class OverrideView:
     status: str
     approved_departments: list[str]
     missing_departments: list[str]
+    justification: str | None = None
+
+
+def justification_visible(session: Session, actor: Principal, override: Override) -> bool:
+    """#18 F8 (R20, R24): an override's justification is free text about one person, so it is
+    dossier detail. It is shown to that official's own country, to the commission that must
+    weigh it to approve (R20), and to the requester who wrote it; anyone else who reads the
+    override (an admin or lead of the other country) sees its verdict-level facts only."""
+    if actor.has(Role.COMMISSION_MEMBER) or actor.user_id == override.requested_by:
+        return True
+    official = session.get(Official, override.official_id)
+    return official is not None and official.country == actor.country
 
 
 def view(
-    session: Session, override: Override, now: dt.datetime, required: tuple[str, ...]
+    session: Session,
+    override: Override,
+    now: dt.datetime,
+    required: tuple[str, ...],
+    *,
+    viewer: Principal | None = None,
 ) -> OverrideView:
+    """The override as ``viewer`` may see it (``justification`` None when not theirs to read,
+    #18 F8); ``viewer`` None is the service itself."""
     approvals = list(
         session.scalars(
             select(OverrideApproval)
@@ -118,6 +138,9 @@ def view(
         status=status_of(override, now),
         approved_departments=approved,
         missing_departments=[d for d in required if d not in approved],
+        justification=override.justification
+        if viewer is None or justification_visible(session, viewer, override)
+        else None,
     )
 
 

@@ -52,7 +52,8 @@ def lead_ids(session: Session, task_force_id: uuid.UUID) -> list[uuid.UUID]:
 
 def can_read(session: Session, actor: Principal, tf: TaskForce) -> bool:
     """Leads see the task forces they lead; admins those led from their country or with
-    members of their country; commission members all (they approve overrides)."""
+    members or open nominees of their country (#18 F3: a country's admin follows the officials
+    it nominated); commission members all (they approve overrides)."""
     if actor.has(Role.COMMISSION_MEMBER):
         return True
     if actor.has(Role.TASK_FORCE_LEAD) and actor.user_id in lead_ids(session, tf.id):
@@ -66,7 +67,19 @@ def can_read(session: Session, actor: Principal, tf: TaskForce) -> bool:
             .join(TaskForceMember, TaskForceMember.official_id == Official.id)
             .where(TaskForceMember.task_force_id == tf.id)
         )
-        return actor.country in set(member_countries)
+        if actor.country in set(member_countries):
+            return True
+        nominee = session.scalar(
+            select(TaskForceNomination.id)
+            .join(Official, Official.id == TaskForceNomination.official_id)
+            .where(
+                TaskForceNomination.task_force_id == tf.id,
+                TaskForceNomination.status == "open",
+                Official.country == actor.country,
+            )
+            .limit(1)
+        )
+        return nominee is not None
     return False
 
 
@@ -98,17 +111,33 @@ def get_task_force(
     return tf
 
 
-def _check_leads(session: Session, user_ids: Sequence[uuid.UUID]) -> None:
+def task_force_country(session: Session, tf: TaskForce) -> str | None:
+    agency = session.get(Agency, tf.lead_agency_id)
+    return agency.country if agency is not None else None
+
+
+def _check_leads(session: Session, user_ids: Sequence[uuid.UUID], country: str | None) -> None:
+    """#18 F9: a task force's leads are active ``task_force_lead`` users of its lead agency's
+    country. The other country takes part by nominating its own officials (``nominate``), not
+    by leading; a user of the other country answers as an unknown id does, so this check
+    tells nobody which users exist across the border (R24)."""
     if not user_ids:
         return
     users = session.scalars(select(User).where(User.id.in_(user_ids))).all()
-    found = {u.id for u in users if u.is_active and Role.TASK_FORCE_LEAD.value in u.roles}
+    found = {
+        u.id
+        for u in users
+        if u.is_active and Role.TASK_FORCE_LEAD.value in u.roles and u.country == country
+    }
     if found != set(user_ids):
-        raise field_error("body.lead_user_ids", "each lead must be an active task_force_lead")
+        raise field_error(
+            "body.lead_user_ids",
+            "each lead must be an active task_force_lead of the task force's country",
+        )
 
 
 def _set_leads(session: Session, tf: TaskForce, user_ids: Sequence[uuid.UUID]) -> None:
-    _check_leads(session, user_ids)
+    _check_leads(session, user_ids, task_force_country(session, tf))
     current = set(lead_ids(session, tf.id))
     wanted = set(user_ids)
     for user_id in current - wanted:
@@ -189,6 +218,25 @@ def list_task_forces(session: Session, *, actor: Principal) -> list[TaskForce]:
 # --- nominations and members (R18) ------------------------------------------------------
 
 
+def task_force_for_nomination(
+    session: Session, actor: Principal, task_force_id: uuid.UUID, official_id: uuid.UUID
+) -> TaskForce:
+    """#18 F3 (R18, R24, R25): who may nominate to a task force. Its managers (leads, admins
+    of the lead agency's country) may; so may an admin of the *other* country, for its own
+    country's officials only: a joint task force's foreign members are put forward by their
+    own country, which alone decides to disclose them (at verdict level) across the border.
+    Anyone else, or a foreign admin naming someone not of its country, gets 404 for the task
+    force, as for one that does not exist."""
+    tf = session.get(TaskForce, task_force_id)
+    if tf is not None and can_read(session, actor, tf) and can_manage(session, actor, tf):
+        return tf
+    if tf is not None and actor.has(Role.ADMIN):
+        official = session.get(Official, official_id)
+        if official is not None and official.country == actor.country:
+            return tf
+    raise NotFound("No such task force", code="TASK_FORCE_NOT_FOUND")
+
+
 def nominate(
     session: Session,
     *,
@@ -198,10 +246,16 @@ def nominate(
     role: str,
     now: dt.datetime,
 ) -> TaskForceNomination:
+    """R18: nominate an official; #18 F3: only an official of the nominator's own country.
+    Each country puts forward its own people: an official of the other country answers as an
+    unknown id does, so a nomination never tells one country that the other's unlisted
+    official exists (R24), and the reciprocal path (R25) only ever reaches officials their own
+    country chose to put forward."""
     if tf.dissolved_at is not None:
         raise Conflict("The task force is dissolved", code="TASK_FORCE_DISSOLVED")
-    if session.get(Official, official_id) is None:
-        raise field_error("body.official_id", "no such official")
+    official = session.get(Official, official_id)
+    if official is None or official.country != actor.country:
+        raise field_error("body.official_id", "no official with this id in your country")
     if _current_member(session, tf.id, official_id) is not None:
         raise Conflict("The official is already a member", code="ALREADY_MEMBER")
     if _open_nomination(session, tf.id, official_id) is not None:
@@ -235,6 +289,28 @@ def nominate(
         now=now,
     )
     return nomination
+
+
+def task_force_for_withdrawal(
+    session: Session, actor: Principal, task_force_id: uuid.UUID, nomination_id: uuid.UUID
+) -> TaskForce:
+    """Managers withdraw any nomination; the admin of a nominee's country withdraws the
+    nominations of its own officials (#18 F3: the country that put them forward)."""
+    tf = session.get(TaskForce, task_force_id)
+    if tf is not None and can_read(session, actor, tf):
+        if can_manage(session, actor, tf):
+            return tf
+        nomination = session.get(TaskForceNomination, nomination_id)
+        official = session.get(Official, nomination.official_id) if nomination else None
+        if (
+            actor.has(Role.ADMIN)
+            and nomination is not None
+            and nomination.task_force_id == tf.id
+            and official is not None
+            and official.country == actor.country
+        ):
+            return tf
+    raise NotFound("No such task force", code="TASK_FORCE_NOT_FOUND")
 
 
 def withdraw_nomination(
@@ -687,6 +763,74 @@ def events(
     if after is not None:
         stmt = stmt.where(TaskForceEvent.id > after)
     return list(session.scalars(stmt.limit(limit + 1)))
+
+
+# Cause keys that cross the border (R9, R24): kinds, verdicts and outcomes, and ids of what
+# both countries see (officials on the roster, listings, overrides, published policies).
+# Anything else — an evaluation's or a separation's id or reason, an import job — is source
+# detail of the country it belongs to.
+CROSS_BORDER_CAUSE_KEYS = frozenset(
+    {
+        "kind",
+        "outcome",
+        "verdict",
+        "role",
+        "decision",
+        "official_id",
+        "official_ids",
+        "blocking_members",
+        "listing_id",
+        "override_id",
+        "policy_id",
+        "version",
+    }
+)
+
+
+def event_causes(
+    session: Session, rows: Sequence[TaskForceEvent], *, viewer_country: str
+) -> list[dict[str, Any]]:
+    """#18 F2a (R9, R24): each event's cause as the viewer may see it. A cause about an
+    official of the viewer's country (or, with no official, written by a user of the
+    viewer's country) is shown whole; any other is cut to verdict level
+    (``CROSS_BORDER_CAUSE_KEYS``), so the other country's evaluation ids never cross."""
+    official_ids: set[uuid.UUID] = set()
+    actor_ids: set[uuid.UUID] = set()
+    for e in rows:
+        subject = _cause_subject(e)
+        if subject is not None:
+            official_ids.add(subject)
+        elif e.actor_id is not None:
+            actor_ids.add(e.actor_id)
+    countries: dict[uuid.UUID, str] = {}
+    if official_ids:
+        rows_o = session.execute(
+            select(Official.id, Official.country).where(Official.id.in_(official_ids))
+        )
+        countries.update({r[0]: r[1] for r in rows_o})
+    if actor_ids:
+        rows_u = session.execute(select(User.id, User.country).where(User.id.in_(actor_ids)))
+        countries.update({r[0]: r[1] for r in rows_u})
+    out: list[dict[str, Any]] = []
+    for e in rows:
+        subject = _cause_subject(e)
+        key = subject if subject is not None else e.actor_id
+        own = key is None or countries.get(key) == viewer_country
+        cause = dict(e.cause or {})
+        out.append(
+            cause if own else {k: v for k, v in cause.items() if k in CROSS_BORDER_CAUSE_KEYS}
+        )
+    return out
+
+
+def _cause_subject(e: TaskForceEvent) -> uuid.UUID | None:
+    raw = (e.cause or {}).get("official_id")
+    if raw is not None:
+        try:
+            return uuid.UUID(str(raw))
+        except ValueError:
+            return None
+    return e.official_id
 
 
 def sweep_task_forces(factory: sessionmaker[Session], *, now: dt.datetime) -> int:

@@ -43,6 +43,8 @@ def tfw(client, factory, make_user):
         factory, country="US", acronym="FBI-SECD", can_vet=True, parent_id=w["fbi"]
     )
     w["mx_admin"] = make_user("admin", "MX")
+    # #18 F3: each country nominates its own officials; the U.S. admin puts forward U.S. ones.
+    w["us_admin"] = make_user("admin", "US")
     w["mx_hr"] = make_user("personnel_officer", "MX", agency_id=w["mx_police"])
     w["us_hr"] = make_user("personnel_officer", "US", agency_id=w["fbi"])
     w["mx_vetter"] = make_user("vetting_officer", "MX", agency_id=w["mx_c3"])
@@ -96,7 +98,7 @@ def vetted_member(
             w["mx_vetter"],
             w["mx_c3"],
         )
-    nominate(client, w, tf, official["id"], role)
+    nominate(client, w, tf, official["id"], role, by=w["lead" if country == "MX" else "us_admin"])
     evaluate(
         client, home_vetter.headers, official["id"], home_body, conducted_on=dt.date(2026, 10, 1)
     )
@@ -118,11 +120,11 @@ def vetted_member(
     return official
 
 
-def nominate(client, w, tf, official_id, role="member"):
+def nominate(client, w, tf, official_id, role="member", by=None):
     r = client.post(
         f"/api/v1/task-forces/{tf['id']}/nominations",
         json={"official_id": official_id, "role": role},
-        headers=w["lead"].headers,
+        headers=(by or w["lead"]).headers,
     )
     assert r.status_code == 201, r.text
 
@@ -312,7 +314,8 @@ def test_reciprocal_vetting_required(client, tfw):
     evaluate(
         client, w["mx_vetter"].headers, us_agent["id"], w["mx_c3"], trigger="reciprocal", expect=404
     )
-    nominate(client, w, tf, us_agent["id"])
+    # #18 F3: the United States puts its own agent forward.
+    nominate(client, w, tf, us_agent["id"], by=w["us_admin"])
     evaluate(
         client,
         w["us_vetter"].headers,
