@@ -17,6 +17,7 @@ from app.schemas.agency import Sector
 from app.schemas.common import Page, problem_responses
 from app.schemas.official import RankTier
 from app.schemas.schedule import DueItem, ObligationRead, SchedulePolicy, ScheduleRead
+from app.services import officials as official_service
 from app.services import schedules as schedule_service
 from app.services.registry import own_country_official
 from app.services.schedules import Obligation, ObligationKind, Schedule, ScheduleState
@@ -90,6 +91,10 @@ def read_schedule(
     official = own_country_official(session, actor, official_id)
     schedule = schedule_service.schedule_of(
         session, official_id=official.id, country=official.country, today=clock.today()
+    )
+    # R22, #19: a schedule is dossier data (dates of results and promotions).
+    official_service.audit_read(
+        session, actor=actor, official_id=official.id, view="full", part="schedule", now=clock.now()
     )
     return schedule_view(schedule)
 

@@ -94,7 +94,12 @@ def test_a_cross_border_read_is_audited_as_the_public_view(
 
 @pytest.mark.parametrize(
     ("part", "reader"),
-    [("evaluations", "mx_vetter"), ("appointments", "mx_hr"), ("separations", "mx_hr")],
+    [
+        ("evaluations", "mx_vetter"),
+        ("appointments", "mx_hr"),
+        ("separations", "mx_hr"),
+        ("schedule", "mx_hr"),
+    ],
 )
 def test_reads_of_a_dossiers_parts_are_audited(
     client: TestClient,
