@@ -55,7 +55,9 @@ def run(
         str | None,
         typer.Option(
             help="Import phases to run, comma-separated, of officials, evaluations, "
-            "separations, reciprocal (default all; a phase needs the ones before it)"
+            "separations, reciprocal (default all; a phase needs the ones before it), and "
+            "rehire (only when named; after evaluations: new officials into a registry with "
+            "listings, the R3 gate's workload)"
         ),
     ] = None,
 ) -> None:
@@ -83,14 +85,15 @@ def run(
 
 
 def _phases(value: str | None) -> tuple[str, ...] | None:
-    from bench.populate import PHASES
+    from bench.populate import OPTIONAL_PHASES, PHASES
 
     if value is None:
         return None
     names = tuple(p.strip().lower() for p in value.split(",") if p.strip())
-    unknown = [n for n in names if n not in PHASES]
+    known = PHASES + OPTIONAL_PHASES
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise typer.BadParameter(f"phases are {', '.join(PHASES)}", param_hint="--phases")
+        raise typer.BadParameter(f"phases are {', '.join(known)}", param_hint="--phases")
     return names
 
 

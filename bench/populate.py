@@ -9,6 +9,7 @@ members are inserted directly (there is no import for them), as the issue allows
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import os
 import resource
@@ -40,6 +41,12 @@ DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # inserts the task forces too). "task_forces" alone inserts the rosters without the reciprocal
 # evaluations: the compliance scenario then runs on members vetted by their own country only.
 PHASES = ("officials", "evaluations", "separations", "task_forces", "reciprocal")
+# Run only when named: a cohort of new Mexican officials imported into the loaded registry, some
+# of them listed people re-hired under the same names and date of birth (the R3 gate's
+# realistic workload: in the phases above nobody is listed yet when the officials arrive).
+OPTIONAL_PHASES = ("rehire",)
+REHIRE_SHARE = 0.10  # the cohort: a tenth of the population's size
+REHIRED_LISTED = 0.10  # of the listed Mexicans, the share that applies again
 
 
 def admin_url() -> str:
@@ -300,6 +307,161 @@ def _import(
     return phase
 
 
+def rehire_file(factory: sessionmaker[Session], data: Path, manifest: Manifest) -> Path:
+    """The ``rehire`` phase's file: a fresh Mexican cohort (another seed of the generator, a
+    tenth of the population, its references prefixed ``NEW-``) and, for one listed Mexican in
+    ten, a row with the listed person's names and date of birth, no CURP, at an agency: what
+    the R3 gate must refuse (OFFICIAL_LISTED) while letting the cohort in."""
+    from bench.generate import generate
+
+    size = max(1000, int(manifest.size * REHIRE_SHARE))
+    cohort_dir = data / f"rehire-{size}"
+    if not (cohort_dir / "manifest.json").exists():
+        generate(cohort_dir, size=size, seed=manifest.seed + 1, task_forces=0)
+    cohort = Manifest.read(cohort_dir / "manifest.json")
+    with (cohort_dir / cohort.files.officials["MX"]).open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or ())
+        rows = [{**r, "source_ref": f"NEW-{r['source_ref']}"} for r in reader]
+    with factory() as session:
+        listed = session.execute(
+            select(
+                Official.given_names,
+                Official.first_surname,
+                Official.second_surname,
+                Official.date_of_birth,
+            )
+            .where(Official.country == "MX", Official.id.in_(select(Listing.official_id)))
+            .order_by(Official.id)
+        ).all()
+    step = max(1, round(1 / REHIRED_LISTED))
+    template = rows[0]
+    for n, (given, first, second, born) in enumerate(listed[::step]):
+        rows.insert(
+            (n * 37) % len(rows),
+            {
+                **template,
+                "source_ref": f"REHIRE-{n:06d}",
+                "given_names": given,
+                "first_surname": first,
+                "second_surname": second or "",
+                "date_of_birth": born.isoformat(),
+                "curp": "",
+                "rfc": "",
+            },
+        )
+    path = data / f"rehire_mx-{len(listed)}.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def vetting_officers(factory: sessionmaker[Session], settings: Settings) -> dict[str, Principal]:
+    """One vetting officer per vetting body, by the body's acronym: evaluations are imported by
+    a vetting officer, for its own body only (R25, #18 F7; docs/import.md)."""
+    hasher = PasswordHasher(settings)
+    now = Clock().now()
+    out: dict[str, Principal] = {}
+    with unit_of_work(factory) as session:
+        bodies = session.execute(
+            select(Agency.id, Agency.acronym, Agency.country).where(Agency.can_vet)
+        ).all()
+        for agency_id, acronym, country in bodies:
+            user = create_user(
+                session,
+                actor=None,
+                hasher=hasher,
+                username=f"bench-vetter-{acronym.lower()}",
+                password=secrets.token_urlsafe(18),
+                roles=["vetting_officer"],
+                country=country,
+                agency_id=agency_id,
+                now=now,
+            )
+            out[acronym] = import_service.principal_of(user)
+        for user in session.scalars(select(User).where(User.username.like("bench-admin-%"))):
+            out[user.username.removeprefix("bench-")] = import_service.principal_of(user)
+    return out
+
+
+def split_by_body(path: Path) -> dict[str, Path]:
+    """The rows of an evaluations file by ``conducted_by``, one file per body next to it (kept:
+    the population is reused across runs)."""
+    out: dict[str, Path] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows: dict[str, list[dict[str, str]]] = {}
+        for row in reader:
+            rows.setdefault(row["conducted_by"], []).append(row)
+        header = list(reader.fieldnames or ())
+    for acronym, items in sorted(rows.items()):
+        target = path.with_name(f"{path.stem}.by-{acronym.lower()}{path.suffix}")
+        if not target.exists():
+            part = target.with_suffix(".part")
+            with part.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(items)
+            part.replace(target)
+        out[acronym] = target
+    return out
+
+
+def _import_by_body(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    officers: dict[str, Principal],
+    path: Path,
+    workers: int,
+    loaded: Loaded,
+    label: str,
+) -> Phase:
+    """An evaluations file imported body by body, each part by that body's vetting officer;
+    reported as one phase (the parts' rows, times and CPU added up). A checkout from before
+    evaluations needed a vetting officer (``bench ab``, before/after runs) imports the whole
+    file as the country's admin, as it did then."""
+    if not hasattr(import_service, "check_import_authority"):
+        admin = officers[f"admin-{label.split()[-1].lower()}"]
+        return _import(factory, settings, admin, "evaluations", path, workers, loaded, label)
+    parts: list[Phase] = []
+    for acronym, part in split_by_body(path).items():
+        part_loaded = Loaded()
+        parts.append(
+            _import(
+                factory,
+                settings,
+                officers[acronym],
+                "evaluations",
+                part,
+                workers,
+                part_loaded,
+                f"  {label} ({acronym})",
+            )
+        )
+        loaded.errors.extend(part_loaded.errors)
+    phase = Phase(
+        label,
+        sum(p.rows for p in parts),
+        sum(p.accepted for p in parts),
+        sum(p.rejected for p in parts),
+        sum(p.duplicates for p in parts),
+        sum(p.seconds for p in parts),
+        cpu_main=sum(p.cpu_main for p in parts),
+        cpu_workers=sum(p.cpu_workers for p in parts),
+        cpu_postgres=sum(p.cpu_postgres for p in parts),
+    )
+    print(
+        f"  {label}: {phase.rows} rows in {phase.seconds:.1f}s ({phase.per_second:,.0f}/s) by "
+        f"{len(parts)} vetting officers, {phase.rejected} rejected ({phase.cpu_us_per_row:,.0f} "
+        "µs/row)",
+        flush=True,
+    )
+    loaded.phases.append(phase)
+    return phase
+
+
 def populate(
     db: BenchDatabase,
     settings: Settings,
@@ -349,10 +511,11 @@ def populate(
     cpu = sum(p.cpu_main + p.cpu_workers + p.cpu_postgres for p in officials)
     loaded.officials_cpu_us = 1e6 * cpu / rows if rows else 0.0
 
-    for country, actor in (("MX", mx), ("US", us)) if "evaluations" in phases else ():
+    officers = vetting_officers(factory, settings) if "evaluations" in phases else {}
+    for country in ("MX", "US") if "evaluations" in phases else ():
         path = data / files.evaluations[country]
-        _import(
-            factory, settings, actor, "evaluations", path, workers, loaded, f"evaluations {country}"
+        _import_by_body(
+            factory, settings, officers, path, workers, loaded, f"evaluations {country}"
         )
     for country, actor in (("MX", mx), ("US", us)) if "separations" in phases else ():
         path = data / files.separations[country]
@@ -375,10 +538,14 @@ def populate(
             f"{time.perf_counter() - tf_started:.1f}s",
             flush=True,
         )
-    for country, actor in (("MX", mx), ("US", us)) if "reciprocal" in phases else ():
+    officers = officers or (vetting_officers(factory, settings) if "reciprocal" in phases else {})
+    for country in ("MX", "US") if "reciprocal" in phases else ():
         path = data / files.reciprocal[country]
         label = f"reciprocal evaluations by {country}"
-        _import(factory, settings, actor, "evaluations", path, workers, loaded, label)
+        _import_by_body(factory, settings, officers, path, workers, loaded, label)
+    if "rehire" in phases:
+        path = rehire_file(factory, data, manifest)
+        _import(factory, settings, mx, "officials", path, workers, loaded, "officials MX, rehire")
     with factory() as session:
         loaded.officials = int(session.scalar(select(func.count()).select_from(Official)) or 0)
         loaded.listed = int(

@@ -50,7 +50,11 @@ FormatOpt = Annotated[
 ]
 ActorOpt = Annotated[
     str | None,
-    typer.Option(help="Username of the admin the import runs as (default: the system importer)"),
+    typer.Option(
+        help="Username the import runs as: an admin (officials, separations; default: the "
+        "system importer) or, for evaluations (required), a vetting officer of the body that "
+        "conducted them"
+    ),
 ]
 CountryOpt = Annotated[
     Country | None,
@@ -176,6 +180,12 @@ def _start(
                 principal = import_service.actor_by_username(session, actor)
                 if country is not None and country.value != principal.country:
                     raise typer.BadParameter("--country differs from the actor's country")
+            elif kind == ImportKind.EVALUATIONS:
+                # R25, #18 F7: the system importer is an admin of no vetting body; results are
+                # authored by a vetting officer, who must be named.
+                raise typer.BadParameter(
+                    "evaluations are imported as a vetting officer: name one with --actor"
+                )
             elif country is not None:
                 principal = import_service.system_actor(
                     session, country=country.value, hasher=PasswordHasher(settings), now=now
@@ -231,7 +241,8 @@ def evaluations(
     quiet: QuietOpt = False,
     workers: WorkersOpt = 0,
 ) -> None:
-    """Import vetting results; fails and refusals list the official (R5, R7)."""
+    """Import vetting results as the vetting officer named by --actor, for its own vetting body;
+    fails and refusals list the official (R5, R7, R25)."""
     _start(ImportKind.EVALUATIONS, file, file_format, actor, country, batch_size, quiet, workers)
 
 

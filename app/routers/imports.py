@@ -11,7 +11,7 @@ import hashlib
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.idempotency import IdempotencyGuard
@@ -23,7 +23,7 @@ from app.api.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from app.auth.principal import AdminOnly, SettingsDep
+from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.errors import PayloadTooLarge, Unprocessable
@@ -38,6 +38,11 @@ from app.schemas.imports import (
     ImportStatus,
 )
 from app.services import imports as import_service
+
+# Admins import officials and separations of their country; vetting officers import the
+# evaluations their own vetting body conducted and follow their own jobs (R25, #18 F7;
+# ``import_service.check_import_authority``).
+Importer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.VETTING_OFFICER))]
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -109,7 +114,7 @@ def _error_view(e: ImportRowError) -> ImportRowErrorRead:
 )
 async def create_import(
     request: Request,
-    actor: AdminOnly,
+    actor: Importer,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -117,10 +122,13 @@ async def create_import(
     file_format: Annotated[ImportFormat, Query(alias="format", description="csv or ndjson")],
     filename: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ImportJobRead | Response:
-    """Upload a file of officials, evaluations or separations of the caller's own country
-    (admins; R24, R25). Answers 202 with the queued job at once; the rows are validated by the
-    API's own rules (R1, R4, R5, R7) and written outside the request. Follow the job at
+    """Upload a file of officials or separations of the caller's own country (admins), or of
+    evaluations conducted by the caller's own vetting body (vetting officers only, as
+    ``POST /officials/{id}/evaluations``; an admin is answered 403 VETTING_OFFICER_ONLY) (R24,
+    R25). Answers 202 with the queued job at once; the rows are validated by the API's own
+    rules (R1, R4, R5, R7) and written outside the request. Follow the job at
     ``GET /imports/{id}``. Accepts ``Idempotency-Key``."""
+    import_service.check_import_authority(actor, kind.value)
     payload = await _read_upload(request, max_upload_bytes(settings))
     if not payload.strip():
         raise Unprocessable(
@@ -167,9 +175,9 @@ async def create_import(
 
 @router.get("", response_model=Page[ImportJobRead], responses=problem_responses(401, 403, 422))
 def list_imports(
-    actor: AdminOnly, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    actor: Importer, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ImportJobRead]:
-    """The caller's country's import jobs, newest first."""
+    """The caller's country's import jobs, newest first (a vetting officer: its own)."""
     after = decode_cursor(cursor, TIME_ID_CURSOR)
     jobs = import_service.list_jobs(session, actor, after=after, limit=limit)
     more = len(jobs) > limit
@@ -190,7 +198,7 @@ def list_imports(
 )
 def read_import(
     import_id: UUID,
-    actor: AdminOnly,
+    actor: Importer,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -53,7 +53,7 @@ from app.auth.principal import Principal, Role
 from app.clock import Clock
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import AppError, Conflict, NotFound
+from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.models import (
     Agency,
     Appointment,
@@ -176,11 +176,13 @@ def create_job(
     filename: str | None,
     now: dt.datetime,
 ) -> ImportJob:
-    """Queue an import for ``actor``'s country (admins only: an admin imports only its own
-    country's records, R24/R25). ``payload`` is the file for uploads; ``None`` when a command
-    line reads ``filename`` itself."""
-    if not actor.has(Role.ADMIN):
-        raise NotFound("No such import", code="IMPORT_NOT_FOUND")
+    """Queue an import for ``actor``'s country (R24) under the authority the API asks for the
+    same records (R25, #18 F7): officials and separations by an admin of the country;
+    evaluations only by a vetting officer, in the name of the vetting body it works at (as
+    ``POST /officials/{id}/evaluations``, which admits no admin): an admin with no vetting body
+    must not author results, nor the listings a fail or refusal opens (R7). ``payload`` is the
+    file for uploads; ``None`` when a command line reads ``filename`` itself."""
+    check_import_authority(actor, kind)
     job = ImportJob(
         id=uuid.uuid4(),
         kind=ImportKind(kind).value,
@@ -216,12 +218,30 @@ def create_job(
     return job
 
 
+def check_import_authority(actor: Principal, kind: str) -> None:
+    """Who may import what (R25, #18 F7): see ``create_job``. A vetting officer without a
+    vetting body speaks for no body and imports nothing."""
+    if ImportKind(kind) == ImportKind.EVALUATIONS:
+        if not actor.has(Role.VETTING_OFFICER) or actor.agency_id is None:
+            raise Forbidden(
+                "Evaluations are imported by a vetting officer, for the vetting body it works at",
+                code="VETTING_OFFICER_ONLY",
+            )
+    elif not actor.has(Role.ADMIN):
+        raise Forbidden("Your role does not allow this operation", code="ROLE_NOT_ADMITTED")
+
+
 def get_job(session: Session, actor: Principal, job_id: uuid.UUID) -> ImportJob:
-    """A job of the caller's own country; anything else answers 404 (R24)."""
+    """A job of the caller's own country, for its admins, or the caller's own job (a vetting
+    officer's import of evaluations); anything else answers 404 (R24)."""
     job = session.scalar(
         select(ImportJob).where(ImportJob.id == job_id).options(_without_payload())
     )
-    if job is None or job.country != actor.country or not actor.has(Role.ADMIN):
+    if (
+        job is None
+        or job.country != actor.country
+        or not (actor.has(Role.ADMIN) or job.created_by == actor.user_id)
+    ):
         raise NotFound("No such import", code="IMPORT_NOT_FOUND")
     return job
 
@@ -240,6 +260,8 @@ def list_jobs(
         .options(_without_payload())
         .order_by(ImportJob.created_at.desc(), ImportJob.id.desc())
     )
+    if not actor.has(Role.ADMIN):  # a vetting officer sees its own imports only
+        stmt = stmt.where(ImportJob.created_by == actor.user_id)
     if after:
         at, last = after
         stmt = stmt.where(
@@ -301,9 +323,14 @@ def principal_of(user: User) -> Principal:
 
 
 def actor_by_username(session: Session, username: str) -> Principal:
+    """The active account a command-line import runs as (``--actor``): an admin for officials
+    and separations, a vetting officer for evaluations (``create_job`` checks which)."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active or Role.ADMIN.value not in user.roles:
-        raise NotFound("No active admin with this username", code="ACTOR_NOT_FOUND")
+    importers = {Role.ADMIN.value, Role.VETTING_OFFICER.value}
+    if user is None or not user.is_active or not importers.intersection(user.roles):
+        raise NotFound(
+            "No active admin or vetting officer with this username", code="ACTOR_NOT_FOUND"
+        )
     return principal_of(user)
 
 
@@ -421,10 +448,15 @@ def _open_source(
 
 
 def _load_actor(session: Session, job: _Job) -> Principal:
+    """The job's author, still holding the authority its kind needs (``create_job``). A job
+    queued before evaluations needed a vetting officer runs, and ``_evaluations`` refuses
+    every row of an author that is not one."""
     user = session.get(User, job.created_by)
     system = user is not None and user.username.startswith(SYSTEM_USER_PREFIX)
-    if user is None or (not user.is_active and not system) or Role.ADMIN.value not in user.roles:
-        raise FileError("the account that created this import is no longer an active admin")
+    role = Role.VETTING_OFFICER if job.kind == ImportKind.EVALUATIONS else Role.ADMIN
+    roles = {role.value, Role.ADMIN.value}
+    if user is None or (not user.is_active and not system) or not roles.intersection(user.roles):
+        raise FileError(f"the account that created this import is no longer an active {role.value}")
     return principal_of(user)
 
 
@@ -1222,6 +1254,8 @@ def _evaluations(
     appointments = _current_appointments(session, [f.id for f in by_id.values()])
     foreign = [f.id for f in by_id.values() if f.country != actor.country]
     reachable = _nominees_or_members(session, foreign)
+    # R25 (#18 F7): results are authored by a vetting officer, for the body it works at only.
+    vetting_officer = actor.has(Role.VETTING_OFFICER) and actor.agency_id is not None
     # R13: a vetter linked to an official record records only while itself currently vetted.
     vetter_ok = actor.official_id is None or is_currently_vetted(session, actor.official_id, today)
     policies = ctx.policies
@@ -1235,6 +1269,16 @@ def _evaluations(
             continue
         official = _official_of(row, by_ref, by_id)
         try:
+            if not vetting_officer:
+                raise RowError(
+                    "VETTING_OFFICER_ONLY",
+                    "Evaluations are imported by a vetting officer, for the vetting body it "
+                    "works at",
+                )
+            if row.body_id != actor.agency_id:
+                raise RowError(
+                    "NOT_OWN_VETTING_BODY", "conducted_by: must be the vetting body you work at"
+                )
             if official is None:
                 raise RowError("OFFICIAL_NOT_FOUND", "official: no such official")
             if official.country != actor.country:

@@ -31,18 +31,24 @@ class World:
     us_vetter_body: uuid.UUID
     mx_admin: Caller
     us_admin: Caller
+    mx_vetter: Caller  # a vetting officer of mx_vetter_body: evaluations are imported by one
+    us_vetter: Caller  # (R25, #18 F7)
 
 
 @pytest.fixture
 def world(factory: sessionmaker[Session], make_user: Any) -> World:
+    mx_vetter_body = make_agency(factory, country="MX", acronym="C3JAL", can_vet=True)
+    us_vetter_body = make_agency(factory, country="US", acronym="FBISEC", can_vet=True)
     return World(
         mx_police=make_agency(factory, country="MX", acronym="PEJAL"),
-        mx_vetter_body=make_agency(factory, country="MX", acronym="C3JAL", can_vet=True),
+        mx_vetter_body=mx_vetter_body,
         mx_other=make_agency(factory, country="MX", acronym="FGR", sector="justice"),
         us_fbi=make_agency(factory, country="US", acronym="FBI"),
-        us_vetter_body=make_agency(factory, country="US", acronym="FBISEC", can_vet=True),
+        us_vetter_body=us_vetter_body,
         mx_admin=make_user("admin", "MX"),
         us_admin=make_user("admin", "US"),
+        mx_vetter=make_user("vetting_officer", "MX", agency_id=mx_vetter_body),
+        us_vetter=make_user("vetting_officer", "US", agency_id=us_vetter_body),
     )
 
 

@@ -156,6 +156,6 @@ def test_idempotency_key_returns_the_same_job(client: TestClient, world: World) 
     again = client.post(f"{BASE}?kind=officials&format=csv", content=body, headers=h)
     assert first.status_code == again.status_code == 202
     assert first.json()["id"] == again.json()["id"]
-    other = client.post(f"{BASE}?kind=evaluations&format=csv", content=body, headers=h)
+    other = client.post(f"{BASE}?kind=separations&format=csv", content=body, headers=h)
     assert other.status_code == 422
     _wait(client, first.json()["id"], world.mx_admin.headers)

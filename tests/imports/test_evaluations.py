@@ -61,7 +61,7 @@ def test_outcomes_follow_the_components_and_failures_list(
         evaluation(3, officials[2], results={"toxicology": "refused", "polygraph": "fail"}),
         evaluation(4, officials[3], results={"medical": ""}),  # a required component missing
     ]
-    run = importer(world.mx_admin, "evaluations", to_csv(EVALUATION_HEADER, rows))
+    run = importer(world.mx_vetter, "evaluations", to_csv(EVALUATION_HEADER, rows))
     assert (run.accepted, run.rejected) == (4, 0), run.errors
 
     passed = _evaluation(importer, "EV-1")
@@ -69,7 +69,7 @@ def test_outcomes_follow_the_components_and_failures_list(
     assert passed.valid_until == dt.date(2029, 6, 1)  # Mexico: 36 months (R6, R14)
     assert passed.policy_id is not None
     assert passed.interval_months == 36
-    assert passed.recorded_by == world.mx_admin.id
+    assert passed.recorded_by == world.mx_vetter.id
     assert passed.conducted_by == world.mx_vetter_body
     assert passed.conducted_by_country == "MX"
     inconclusive = _evaluation(importer, "EV-4")
@@ -108,7 +108,7 @@ def test_rejected_evaluation_rows_are_reported_and_never_written(
         evaluation(8, officials[1], trigger="whim"),
         evaluation(9, officials[1], results={"polygraph": "maybe"}),
     ]
-    run = importer(world.mx_admin, "evaluations", to_csv(EVALUATION_HEADER, rows))
+    run = importer(world.mx_vetter, "evaluations", to_csv(EVALUATION_HEADER, rows))
     assert (run.accepted, run.rejected) == (0, 9)
     codes = {line: code for line, _, code, _ in run.errors}
     assert codes == {
@@ -145,7 +145,7 @@ def test_ndjson_rows_in_the_api_shape(
     twice = {**good, "source_ref": "EV-B"}
     twice["components"] = [*good["components"], {"type": "polygraph", "result": "pass"}]
     both = {**good, "source_ref": "EV-C", "official_ref": officials[1]}
-    run = importer(world.mx_admin, "evaluations", to_ndjson([good, twice, both]), fmt="ndjson")
+    run = importer(world.mx_vetter, "evaluations", to_ndjson([good, twice, both]), fmt="ndjson")
     assert run.accepted == 1
     assert [(e[0], e[2]) for e in run.errors] == [(2, "VALIDATION_ERROR"), (3, "VALIDATION_ERROR")]
     assert _evaluation(importer, "EV-A").notes == "imported"
@@ -169,7 +169,7 @@ def test_a_listing_from_an_import_is_the_listing_the_api_opens(
         conducted_on=dt.date(2026, 6, 1),
     )
     rows = [evaluation(1, officials[1], results={"financial": "fail"})]
-    assert importer(world.mx_admin, "evaluations", to_csv(EVALUATION_HEADER, rows)).accepted == 1
+    assert importer(world.mx_vetter, "evaluations", to_csv(EVALUATION_HEADER, rows)).accepted == 1
     via_import = _official_id(importer, officials[1])
 
     def shape(official_id: uuid.UUID) -> tuple[object, ...]:
@@ -207,9 +207,9 @@ def test_rerunning_evaluations_adds_nothing(
         for n in range(5)
     ]
     text = to_csv(EVALUATION_HEADER, rows)
-    first = importer(world.mx_admin, "evaluations", text, batch_size=2)
+    first = importer(world.mx_vetter, "evaluations", text, batch_size=2)
     assert (first.accepted, first.duplicates) == (5, 0)
-    second = importer(world.mx_admin, "evaluations", text, batch_size=2)
+    second = importer(world.mx_vetter, "evaluations", text, batch_size=2)
     assert (second.accepted, second.duplicates) == (0, 5)
     assert importer.count(Evaluation) == 5
     assert importer.count(Listing) == 1
@@ -220,7 +220,7 @@ def test_reciprocal_evaluations_across_the_border_follow_r25(
 ) -> None:
     target = _official_id(importer, officials[0])
     row = evaluation(1, officials[0], body="FBISEC", trigger="reciprocal")
-    run = importer(world.us_admin, "evaluations", to_csv(EVALUATION_HEADER, [row]))
+    run = importer(world.us_vetter, "evaluations", to_csv(EVALUATION_HEADER, [row]))
     assert [e[2] for e in run.errors] == ["OFFICIAL_NOT_FOUND"]  # not on a joint task force
 
     with unit_of_work(importer.factory) as session:
@@ -244,7 +244,7 @@ def test_reciprocal_evaluations_across_the_border_follow_r25(
             )
         )
     periodic = evaluation(2, officials[0], body="FBISEC", trigger="periodic")
-    run = importer(world.us_admin, "evaluations", to_csv(EVALUATION_HEADER, [periodic, row]))
+    run = importer(world.us_vetter, "evaluations", to_csv(EVALUATION_HEADER, [periodic, row]))
     assert [e[2] for e in run.errors] == ["RECIPROCAL_ONLY"]
     assert run.accepted == 1
     got = _evaluation(importer, "EV-1")
@@ -282,7 +282,7 @@ def test_task_forces_of_imported_members_follow(
             )
         )
     rows = [evaluation(1, officials[0], results={"polygraph": "refused"})]
-    assert importer(world.mx_admin, "evaluations", to_csv(EVALUATION_HEADER, rows)).accepted == 1
+    assert importer(world.mx_vetter, "evaluations", to_csv(EVALUATION_HEADER, rows)).accepted == 1
     with importer.factory() as session:
         assert session.get(TaskForce, tf_id).recorded_status == "suspended"  # type: ignore[union-attr]
         event = session.scalars(

@@ -41,7 +41,7 @@ def test_for_cause_lists_and_other_reasons_only_end_the_appointment(
     importer: Importer, world: World, officials: list[str]
 ) -> None:
     failed = [evaluation(1, officials[2], results={"background": "fail"})]
-    assert importer(world.mx_admin, "evaluations", to_csv(EVALUATION_HEADER, failed)).accepted == 1
+    assert importer(world.mx_vetter, "evaluations", to_csv(EVALUATION_HEADER, failed)).accepted == 1
     rows = [
         sep(1, officials[0], "resignation"),
         sep(2, officials[1], "expelled_corruption"),
