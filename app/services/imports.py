@@ -957,19 +957,22 @@ def _held_indexes(session: Session, indexes: Sequence[str]) -> tuple[set[str], s
 
 def _listed_keys(session: Session, keys: Sequence[str]) -> set[str]:
     """Which of these blocking keys some listed official holds (any listing status, as the
-    screening engine's lookups): one statement, whatever the batch's size."""
-    if not keys:
-        return set()
-    return set(
-        session.scalars(
-            select(OfficialNameKey.key)
-            .where(
-                _among(session, OfficialNameKey.key, keys),
-                exists().where(Listing.official_id == OfficialNameKey.official_id),
+    screening engine's lookups): on PostgreSQL one statement, whatever the batch's size."""
+    out: set[str] = set()
+    # One array on PostgreSQL; elsewhere IN lists short enough for SQLite's parameter limit.
+    step = len(keys) if session.get_bind().dialect.name == "postgresql" else 2000
+    for start in range(0, len(keys), step or 1):
+        out.update(
+            session.scalars(
+                select(OfficialNameKey.key)
+                .where(
+                    _among(session, OfficialNameKey.key, keys[start : start + step]),
+                    exists().where(Listing.official_id == OfficialNameKey.official_id),
+                )
+                .distinct()
             )
-            .distinct()
         )
-    )
+    return out
 
 
 def _listed_facts(matches: Sequence[Match]) -> str:
