@@ -11,13 +11,13 @@ from typing import Annotated
 import typer
 
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Country, Role
 from app.clock import Clock
 from app.commands import deliver as deliver_commands
 from app.commands import imports as import_commands
 from app.commands import sweep as sweep_commands
 from app.config import ConfigurationError, load_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
+from app.domain.access import Country, Role
 from app.errors import AppError
 
 app = typer.Typer(help="Binational Vetting Registry administration", no_args_is_help=True)

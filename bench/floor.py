@@ -25,10 +25,10 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Principal
 from app.clock import Clock
 from app.config import Settings
 from app.db import POSTGRES_OPTIONS
+from app.domain.access import Principal
 from bench.load import Result, Samples, Timing, _pick, _vary
 
 Statement = tuple[str, Any]

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Principal
 from app.clock import Clock
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
+from app.domain.access import Principal
 from app.models import Agency, Listing, Official, TaskForce, TaskForceMember, User
 from app.services import imports as import_service
 from app.services.agency_seed import seed_agencies

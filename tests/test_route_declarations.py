@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.auth.principal import ALL_ROLES, Principal, Role, public, require_roles
+from app.auth.principal import public, require_roles
+from app.domain.access import ALL_ROLES, Principal, Role
 
 DECLARED_PREFIXES = ("/api/v1", "/.well-known")
 

@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from app.auth.principal import Principal, authenticate
+from app.auth.principal import authenticate
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.access import Principal
 from app.errors import Unprocessable
 from app.models import IdempotencyRecord
 

@@ -14,9 +14,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.auth.principal import Role, SettingsDep, api_key_scheme, authenticate, oauth2_scheme
+from app.auth.principal import SettingsDep, api_key_scheme, authenticate, oauth2_scheme
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.access import Role
 from app.errors import Forbidden
 
 READERS = (Role.ADMIN.value, Role.AUDITOR.value)

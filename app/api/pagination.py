@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
-from app.auth.principal import Country
+from app.domain.access import Country
 from app.errors import Unprocessable
 
 MAX_LIMIT = 200

@@ -42,10 +42,11 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.pagination import MAX_LIMIT
-from app.auth.principal import Principal, SettingsDep, authenticate
+from app.auth.principal import SettingsDep, authenticate
 from app.clock import ClockDep
 from app.config import Settings
 from app.db import SessionDep, run_after_commit, unit_of_work
+from app.domain.access import Principal
 from app.errors import TooManyRequests
 from app.services import quotas
 

@@ -7,10 +7,8 @@ R23: every ``/api/v1`` route declares the roles it admits through ``require_role
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -22,46 +20,28 @@ from app.auth.tokens import decode_access_token
 from app.clock import ClockDep
 from app.config import Settings
 from app.db import SessionDep
+from app.domain.access import ALL_ROLES, Country, Principal, Role
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey, User
 
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    VETTING_OFFICER = "vetting_officer"
-    PERSONNEL_OFFICER = "personnel_officer"
-    TASK_FORCE_LEAD = "task_force_lead"
-    COMMISSION_MEMBER = "commission_member"
-    AUDITOR = "auditor"
-
-
-class Country(enum.StrEnum):
-    MX = "MX"
-    US = "US"
-
-
-ALL_ROLES = tuple(Role)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller, as services see it (no HTTP types)."""
-
-    user_id: uuid.UUID
-    username: str
-    roles: frozenset[str]
-    country: str
-    agency_id: uuid.UUID | None
-    via: str  # "token" or "api_key"
-    api_key_id: uuid.UUID | None = None
-    official_id: uuid.UUID | None = None  # R13: the caller's own official record
-
-    def has(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles))
-
-    @property
-    def principal_key(self) -> str:
-        return str(self.api_key_id or self.user_id)
+# Role, Country and Principal live in ``app.domain.access`` (services need them without FastAPI);
+# routers take them from here, with the dependencies that produce a Principal (#16).
+__all__ = [
+    "LAST_USED_RESOLUTION",
+    "AdminOnly",
+    "AuditReader",
+    "Authenticated",
+    "Country",
+    "Principal",
+    "Role",
+    "SettingsDep",
+    "api_key_scheme",
+    "authenticate",
+    "get_settings",
+    "oauth2_scheme",
+    "public",
+    "require_roles",
+]
 
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -26,10 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Country
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
+from app.domain.access import Country
 from app.errors import AppError
 from app.models import ImportJob, ImportRowError
 from app.schemas.imports import ImportFormat, ImportKind

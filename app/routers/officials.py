@@ -11,6 +11,7 @@ from app.api.quota import OfficialReadsQuota, SearchQuota, record_outcome
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.vocabulary import RankTier
 from app.routers import presenters
 from app.schemas.common import Page, problem_responses
 from app.schemas.evaluation import EvaluationCreate, EvaluationRead
@@ -23,7 +24,6 @@ from app.schemas.official import (
     OfficialRead,
     OfficialRegistered,
     OfficialSummary,
-    RankTier,
     RegistrationScreeningRead,
     SeparationCreate,
     SeparationRead,

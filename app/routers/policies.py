@@ -12,11 +12,11 @@ from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode
 from app.auth.principal import AdminOnly, Authenticated
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.vocabulary import RankTier
 from app.errors import NotFound
 from app.models import VettingPolicy
 from app.schemas.agency import Sector
 from app.schemas.common import Page, problem_responses
-from app.schemas.official import RankTier
 from app.schemas.policy import (
     EffectivePolicy,
     PolicyCreate,

@@ -13,14 +13,14 @@ from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, enc
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.vocabulary import ObligationKind, RankTier, ScheduleState
 from app.schemas.agency import Sector
 from app.schemas.common import Page, problem_responses
-from app.schemas.official import RankTier
 from app.schemas.schedule import DueItem, ObligationRead, SchedulePolicy, ScheduleRead
 from app.services import officials as official_service
 from app.services import schedules as schedule_service
 from app.services.registry import own_country_official
-from app.services.schedules import Obligation, ObligationKind, Schedule, ScheduleState
+from app.services.schedules import Obligation, Schedule
 
 router = APIRouter(prefix="", tags=["schedules"])
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from app.auth.principal import AuditReader, Role
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.vocabulary import RankTier
 from app.schemas.agency import Sector
 from app.schemas.common import problem_responses
-from app.schemas.official import RankTier
 from app.schemas.stats import (
     CompletenessRead,
     CoverageRead,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from app.auth.principal import Country
+from app.domain.access import Country
 from app.schemas.common import StrictModel
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from app.domain.vocabulary import RankTier
 from app.schemas.agency import Sector
 from app.schemas.common import StrictModel
-from app.schemas.official import RankTier
 
 HEX64 = r"^[0-9a-f]{64}$"
 

@@ -6,8 +6,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.outcome import ComponentResult, ComponentType, Outcome
 from app.schemas.common import StrictModel
-from app.services.outcome import ComponentResult, ComponentType, Outcome
 
 
 class Trigger(enum.StrEnum):

@@ -15,8 +15,8 @@ import uuid
 
 from pydantic import BaseModel, Field
 
+from app.domain.vocabulary import SeparationReason
 from app.schemas.common import Page, StrictModel
-from app.schemas.official import SeparationReason
 
 
 class ImportKind(enum.StrEnum):

@@ -1,46 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.vocabulary import IdentifierScheme, RankTier, SeparationReason
 from app.schemas.common import StrictModel
-from app.services.identifiers import IdentifierScheme
-
-
-class RankTier(enum.StrEnum):
-    LINE = "line"
-    SUPERVISORY = "supervisory"
-    COMMAND = "command"
-    EXECUTIVE = "executive"
-
-
-SENIOR_TIERS = frozenset({RankTier.COMMAND.value, RankTier.EXECUTIVE.value})
-TIER_ORDER = {t.value: i for i, t in enumerate(RankTier)}
-
-
-class SeparationReason(enum.StrEnum):
-    RESIGNATION = "resignation"
-    RETIREMENT = "retirement"
-    TRANSFER = "transfer"
-    DEATH = "death"
-    DISMISSAL_FOR_CAUSE = "dismissal_for_cause"
-    EXPELLED_CORRUPTION = "expelled_corruption"
-    EXPELLED_HUMAN_RIGHTS = "expelled_human_rights"
-    FAILED_VETTING = "failed_vetting"
-    OTHER = "other"
-
-
-FOR_CAUSE_REASONS = frozenset(
-    {
-        SeparationReason.DISMISSAL_FOR_CAUSE.value,
-        SeparationReason.EXPELLED_CORRUPTION.value,
-        SeparationReason.EXPELLED_HUMAN_RIGHTS.value,
-        SeparationReason.FAILED_VETTING.value,
-    }
-)
 
 Name = Field(min_length=1, max_length=80)
 

@@ -7,11 +7,11 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.auth.principal import Country
+from app.domain.access import Country
+from app.domain.outcome import ComponentType
+from app.domain.vocabulary import RankTier
 from app.schemas.agency import Sector
 from app.schemas.common import StrictModel
-from app.schemas.official import RankTier
-from app.services.outcome import ComponentType
 
 IntervalMonths = Field(
     default=None, ge=1, le=120, description="A pass is valid this many months (R6)"

@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from app.services.schedules import ObligationKind, ScheduleState
+from app.domain.vocabulary import ObligationKind, ScheduleState
 
 
 class ObligationRead(BaseModel):

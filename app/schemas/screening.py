@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.domain.names import normalise_name
 from app.schemas.common import Problem, StrictModel
 from app.schemas.official import IdentifierIn
-from app.services.matching import normalise_name
 
 Verdict = Literal["clear", "review", "listed"]
 Band = Literal["high", "review"]

@@ -5,7 +5,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.principal import Country, Role
+from app.domain.access import Country, Role
 from app.schemas.common import StrictModel
 
 Username = Field(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")

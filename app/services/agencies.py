@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import Agency
 from app.services import audit

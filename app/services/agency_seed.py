@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Country
+from app.domain.access import Country
 from app.models import Agency
 from app.schemas.agency import Acronym, AgencyLevel, AgencyName, Contact, Region, Sector
 from app.services import audit

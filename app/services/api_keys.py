@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import api_keys
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
 from app.errors import NotFound
 from app.models import ApiKey, User
 from app.services import audit

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.domain.access import Principal, Role
+from app.domain.vocabulary import FOR_CAUSE_REASONS, TIER_ORDER
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Appointment, Listing, Official, Separation
 from app.models.listing import BLOCKING_STATUSES
-from app.schemas.official import FOR_CAUSE_REASONS, TIER_ORDER
 from app.services import audit
 from app.services.listings import open_listing
 from app.services.officials import check_personnel_scope

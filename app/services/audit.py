@@ -37,9 +37,9 @@ from asgi_correlation_id import correlation_id
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Principal
 from app.auth.tokens import sign_statement
 from app.config import Settings, load_settings
+from app.domain.access import Principal
 from app.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
 
 GENESIS_HASH = "0" * 64

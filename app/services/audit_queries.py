@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
 from app.models import (
     Agency,
     Appointment,

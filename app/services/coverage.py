@@ -28,15 +28,10 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
+from app.domain.vocabulary import SENIOR_TIERS, TIER_ORDER, ScheduleState
 from app.models import Agency, Appointment, Evaluation, Listing, Official, Separation
 from app.models.listing import BLOCKING_STATUSES
-from app.schemas.official import SENIOR_TIERS, TIER_ORDER
-from app.services.schedules import (
-    ScheduleScope,
-    ScheduleState,
-    active_officials,
-    build_schedule_sql,
-)
+from app.services.schedules import ScheduleScope, active_officials, build_schedule_sql
 
 SENIOR_NAMED_LIMIT = 1000
 

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
 from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from app.models import (
     Agency,

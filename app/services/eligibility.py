@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,8 +45,9 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 from sqlalchemy import Select, case, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from app.auth.principal import Principal
 from app.config import Settings
+from app.domain.access import Principal
+from app.domain.vocabulary import EligibilityReason
 from app.models import Agency, Appointment, Evaluation, Listing, Official, RandomSelection
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
@@ -67,21 +67,7 @@ CHUNK: Final = 2000
 T = TypeVar("T")
 
 
-class Reason(enum.StrEnum):
-    NOT_ACTIVE = "NOT_ACTIVE"
-    LISTED = "LISTED"
-    NEVER_VETTED = "NEVER_VETTED"
-    VETTING_EXPIRED = "VETTING_EXPIRED"
-    VETTING_FAILED = "VETTING_FAILED"
-    VETTING_REFUSED = "VETTING_REFUSED"
-    VETTING_INCONCLUSIVE = "VETTING_INCONCLUSIVE"
-    VETTING_TOO_OLD = "VETTING_TOO_OLD"
-    PROMOTION_REVETTING_DUE = "PROMOTION_REVETTING_DUE"
-    RANDOM_REVETTING_OVERDUE = "RANDOM_REVETTING_OVERDUE"
-    RECIPROCAL_VETTING_MISSING = "RECIPROCAL_VETTING_MISSING"
-
-
-_ORDER: Final = {reason: i for i, reason in enumerate(Reason)}
+_ORDER: Final = {reason: i for i, reason in enumerate(EligibilityReason)}
 
 # ``overridden`` is a verdict of task-force membership (R20), set by the task-force service on
 # top of an ``ineligible`` assessment; ``assess`` itself answers eligible or ineligible.
@@ -103,7 +89,7 @@ class Eligibility:
     official_id: uuid.UUID
     country: str
     verdict: Verdict
-    reasons: tuple[Reason, ...]
+    reasons: tuple[EligibilityReason, ...]
     valid_until: dt.date | None
     rank_tier: str | None  # of the appointment in force (R19: senior tiers)
     agency_id: uuid.UUID | None
@@ -351,7 +337,7 @@ def _judge(
     max_age_months: int | None,
     require_reciprocal: bool,
 ) -> Eligibility:
-    reasons: set[Reason] = set()
+    reasons: set[EligibilityReason] = set()
     bounds: list[dt.date] = []
 
     active = [
@@ -361,11 +347,11 @@ def _judge(
     ]
     current = active[-1] if active else None
     if not active:
-        reasons.add(Reason.NOT_ACTIVE)
+        reasons.add(EligibilityReason.NOT_ACTIVE)
     elif all(a.ended_on is not None for a in active):
         bounds.append(max(a.ended_on for a in active if a.ended_on is not None))
     if f.listed:
-        reasons.add(Reason.LISTED)
+        reasons.add(EligibilityReason.LISTED)
 
     evals = f.evaluations
     passes = [e for e in evals if e.outcome == "pass"]
@@ -376,29 +362,29 @@ def _judge(
         else None
     )
     if not evals:
-        reasons.add(Reason.NEVER_VETTED)
+        reasons.add(EligibilityReason.NEVER_VETTED)
     else:
         latest = evals[-1]
         if latest.outcome == "fail":
-            reasons.add(Reason.VETTING_FAILED)
+            reasons.add(EligibilityReason.VETTING_FAILED)
         elif latest.outcome == "refused":
-            reasons.add(Reason.VETTING_REFUSED)
+            reasons.add(EligibilityReason.VETTING_REFUSED)
         elif latest.outcome == "inconclusive":
             retest_by = _open_retest_by(evals) or latest.retest_by
             overdue = retest_by is None or retest_by < today
             if current_pass is None or overdue:
-                reasons.add(Reason.VETTING_INCONCLUSIVE)
+                reasons.add(EligibilityReason.VETTING_INCONCLUSIVE)
             elif retest_by is not None:
                 bounds.append(retest_by)
         elif current_pass is None:
-            reasons.add(Reason.VETTING_EXPIRED)
+            reasons.add(EligibilityReason.VETTING_EXPIRED)
 
     if current_pass is not None and current_pass.valid_until is not None:
         bounds.append(current_pass.valid_until)
         if max_age_months is not None:
             age_limit = add_months(current_pass.conducted_on, max_age_months)
             if age_limit < today:
-                reasons.add(Reason.VETTING_TOO_OLD)
+                reasons.add(EligibilityReason.VETTING_TOO_OLD)
             else:
                 bounds.append(age_limit)
 
@@ -412,7 +398,7 @@ def _judge(
             if _promotion_covered(a, passes, replaced):
                 continue
             if a.started_on < today:
-                reasons.add(Reason.PROMOTION_REVETTING_DUE)
+                reasons.add(EligibilityReason.PROMOTION_REVETTING_DUE)
             else:
                 bounds.append(a.started_on)
 
@@ -421,7 +407,7 @@ def _judge(
         if done:
             continue
         if due_on < today:
-            reasons.add(Reason.RANDOM_REVETTING_OVERDUE)
+            reasons.add(EligibilityReason.RANDOM_REVETTING_OVERDUE)
         else:
             bounds.append(due_on)
 
@@ -434,7 +420,7 @@ def _judge(
         if reciprocal:
             bounds.append(max(reciprocal))
         else:
-            reasons.add(Reason.RECIPROCAL_VETTING_MISSING)
+            reasons.add(EligibilityReason.RECIPROCAL_VETTING_MISSING)
 
     ordered = tuple(sorted(reasons, key=_ORDER.__getitem__))
     return Eligibility(

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
+from app.domain.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import Agency, Evaluation, Listing, Official
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
 from app.services.dates import add_months
 from app.services.listings import open_listing, set_status
-from app.services.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.services.policy import resolve_policy
 from app.services.registry import current_appointment, get_agency, get_official
 from app.services.schedules import (

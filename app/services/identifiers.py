@@ -33,6 +33,7 @@ from stdnum.mx import rfc as stdnum_rfc
 from stdnum.us import ssn as stdnum_ssn
 from stdnum.util import clean
 
+from app.domain.vocabulary import IdentifierScheme
 from app.errors import Unprocessable
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "IdentifierCipher",
     "IdentifierError",
     "IdentifierErrorCode",
-    "IdentifierScheme",
     "birth_date_of",
     "blind_index",
     "make_curp",
@@ -52,17 +52,6 @@ __all__ = [
     "parse_scheme",
     "validate_identifier",
 ]
-
-
-class IdentifierScheme(StrEnum):
-    """Identifier schemes an official may carry (DESIGN §3, Official)."""
-
-    CURP = "CURP"  # Mexico, population registry; encodes birth date and sex
-    RFC = "RFC"  # Mexico, tax registry; a person's encodes the birth date
-    SSN = "SSN"  # United States, Social Security Number
-    PASSPORT = "PASSPORT"  # any issuing country (not recorded here)
-    EMPLOYEE_ID = "EMPLOYEE_ID"  # agency-issued personnel number
-    NATIONAL_ID = "NATIONAL_ID"  # any other national identity document
 
 
 # Schemes whose value names one person on its own. PASSPORT and NATIONAL_ID are unique only

@@ -26,17 +26,18 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from app.auth.principal import Principal
 from app.config import Settings
+from app.domain.access import Principal
+from app.domain.outcome import ComponentResult, ComponentType
+from app.domain.vocabulary import IdentifierScheme
 from app.errors import AppError
 from app.models import Agency
 from app.schemas.evaluation import EvaluationCreate
 from app.schemas.imports import ImportFormat, ImportKind, SeparationImportRow
 from app.schemas.official import OfficialCreate
-from app.services.identifiers import IdentifierCipher, IdentifierScheme
+from app.services.identifiers import IdentifierCipher
 from app.services.matching import Identity, blocking_keys
 from app.services.officials import IdentifierInput, check_personnel_scope, prepare_identifiers
-from app.services.outcome import ComponentResult, ComponentType
 from app.services.registry import search_name
 
 MAX_SOURCE_REF = 120

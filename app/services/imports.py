@@ -49,10 +49,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Principal, Role
 from app.clock import Clock
 from app.config import Settings
 from app.db import unit_of_work
+from app.domain.access import Principal, Role
+from app.domain.outcome import Outcome, derive_outcome
+from app.domain.vocabulary import FOR_CAUSE_REASONS
 from app.errors import AppError, Conflict, Forbidden, NotFound
 from app.models import (
     Agency,
@@ -71,7 +73,6 @@ from app.models import (
     User,
 )
 from app.schemas.imports import ImportFormat, ImportKind, ImportStatus
-from app.schemas.official import FOR_CAUSE_REASONS
 from app.services import audit
 from app.services.dates import add_months
 from app.services.evaluations import LISTING_BASIS, is_currently_vetted
@@ -104,7 +105,6 @@ from app.services.import_rows import (
 )
 from app.services.listings import open_listing
 from app.services.officials import check_personnel_scope
-from app.services.outcome import Outcome, derive_outcome
 from app.services.policy import Policy, resolve_policy
 from app.services.screening import (
     GateScreening,

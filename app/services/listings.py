@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Agency, Appeal, Listing, ListingEvent, Official
 from app.models.listing import BLOCKING_STATUSES

@@ -13,7 +13,6 @@ and every deviation costs something, so two strong candidates stay distinguishab
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +20,8 @@ from functools import lru_cache
 from typing import Final, Literal
 
 from rapidfuzz.distance import OSA
+
+from app.domain.names import normalise_name
 
 __all__ = [
     "DEFAULT_HIGH_THRESHOLD",
@@ -37,7 +38,6 @@ __all__ = [
     "combine_verdicts",
     "dob_relation",
     "given_name_tokens",
-    "normalise_name",
     "phonetic_key",
     "prepare",
     "score",
@@ -221,44 +221,7 @@ _CACHE_SIZE: Final = 8_192
 
 
 # --------------------------------------------------------------------------------------------
-# Normalisation
-
-
-_SPECIAL_LETTERS: Final = str.maketrans(
-    {
-        "ß": "SS",
-        "ø": "O",
-        "Ø": "O",
-        "æ": "AE",
-        "Æ": "AE",
-        "œ": "OE",
-        "Œ": "OE",
-        "ł": "L",
-        "Ł": "L",
-        "đ": "D",
-        "Đ": "D",
-        "þ": "TH",
-        "Þ": "TH",
-        "ı": "I",
-    }
-)
-# Removed, not spaced: O'BRIEN is written OBRIEN at least as often as O BRIEN.
-_APOSTROPHES: Final = re.compile("['’‘`´ʼ]")
-_NON_ALNUM: Final = re.compile("[^A-Z0-9]+")
-
-
-def normalise_name(text: str) -> str:
-    """Uppercase ASCII letters and digits separated by single spaces.
-
-    Accents go (NFKD, then combining marks dropped: JOSÉ -> JOSE, NÚÑEZ -> NUNEZ, Mª -> MA);
-    apostrophes go; any other punctuation, hyphen or whitespace becomes one space. Letters with
-    no decomposition (ß, Ø, Ł…) are transliterated first. Anything else outside A-Z0-9 becomes a
-    space, which makes the function idempotent.
-    """
-    text = _APOSTROPHES.sub("", text.translate(_SPECIAL_LETTERS))
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_ALNUM.sub(" ", stripped.upper()).strip()
+# Normalisation (``normalise_name`` itself lives in ``app.domain.names``, where schemas reach it)
 
 
 def _core_tokens(normalised: str) -> tuple[str, ...]:

@@ -31,8 +31,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.domain.access import Principal, Role
 from app.errors import NotFound
 from app.models import Agency, Listing, Notification, Official, Watch, Webhook, WebhookDelivery
 from app.services import audit, delivery

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Agency, Appointment, Listing, Official, OfficialIdentifier, OfficialNameKey
 from app.models.listing import BLOCKING_STATUSES

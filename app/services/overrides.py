@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import (
     Agency,

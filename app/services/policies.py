@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
+from app.domain.outcome import ALL_COMPONENTS
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import Agency, VettingPolicy, VettingPolicyVersion
 from app.services import audit
-from app.services.outcome import ALL_COMPONENTS
 from app.services.policy import (
     Resolved,
     ensure_default_policies,

@@ -49,9 +49,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.domain.outcome import ALL_COMPONENTS, ComponentType
 from app.models import VettingPolicy, VettingPolicyVersion
 from app.services import audit
-from app.services.outcome import ALL_COMPONENTS, ComponentType
 
 SENIOR = frozenset({"command", "executive"})
 US_NON_SENIOR = (

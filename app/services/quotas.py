@@ -42,7 +42,7 @@ from sqlalchemy import Table, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
 from app.models import RateCounter
 from app.services import audit
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.domain.access import Principal
 from app.errors import NotFound
 from app.models import Agency, Appointment, Listing, Official
 from app.models.listing import BLOCKING_STATUSES

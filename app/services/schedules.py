@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import enum
 import io
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,7 +77,8 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
+from app.domain.vocabulary import ObligationKind, ScheduleState
 from app.errors import Forbidden
 from app.models import Agency, Appointment, Evaluation, Official, RandomSelection
 from app.services.policy import policy_source, specificity_sql
@@ -88,24 +88,6 @@ from app.services.users import field_error
 DECISIVE = ("pass", "fail", "refused")
 RANK_TIERS = ("line", "supervisory", "command", "executive")
 BOTH_COUNTRIES = ("MX", "US")
-
-
-class ScheduleState(enum.StrEnum):
-    CURRENT = "current"
-    DUE_SOON = "due_soon"
-    OVERDUE = "overdue"
-    NEVER_VETTED = "never_vetted"
-    INACTIVE = "inactive"
-
-
-class ObligationKind(enum.StrEnum):
-    INITIAL_VETTING = "initial_vetting"
-    VALIDITY_END = "validity_end"
-    VETTING_FAILED = "vetting_failed"
-    VETTING_REFUSED = "vetting_refused"
-    INCONCLUSIVE_RETEST = "inconclusive_retest"
-    PROMOTION = "promotion"
-    RANDOM_SELECTION = "random_selection"
 
 
 DUE_STATES = (ScheduleState.DUE_SOON, ScheduleState.OVERDUE, ScheduleState.NEVER_VETTED)

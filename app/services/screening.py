@@ -46,9 +46,9 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import ColumnElement, event, exists, func, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
 from app.db import unit_of_work
+from app.domain.access import Principal, Role
 from app.errors import AppError, NotFound, ServiceUnavailable
 from app.models import (
     Agency,

@@ -29,17 +29,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import unit_of_work
+from app.domain.vocabulary import ObligationKind
 from app.models import RandomDraw, SweepEvent
 from app.services import audit
 from app.services.draws import COMMITTED, FAILED, OPEN
 from app.services.policy import ensure_default_policies
-from app.services.schedules import (
-    BOTH_COUNTRIES,
-    KIND_COLUMNS,
-    ObligationKind,
-    ScheduleScope,
-    build_schedule_sql,
-)
+from app.services.schedules import BOTH_COUNTRIES, KIND_COLUMNS, ScheduleScope, build_schedule_sql
 
 INSERT_BATCH = 1000
 # Obligation kinds whose due date passing is a time-driven transition, and the event it makes.

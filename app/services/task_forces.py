@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
+from app.domain.vocabulary import SENIOR_TIERS
 from app.errors import Conflict, NotFound
 from app.models import (
     Agency,
@@ -32,7 +33,6 @@ from app.models import (
     TaskForceNomination,
     User,
 )
-from app.schemas.official import SENIOR_TIERS
 from app.services import audit
 from app.services.users import field_error
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Principal, Role
+from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import Agency, User
 from app.services import audit

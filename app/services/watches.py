@@ -27,12 +27,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, cast, or_, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.domain.access import Principal, Role
+from app.domain.names import normalise_name
 from app.errors import NotFound
 from app.models import Official, OfficialIdentifier, Screening, ScreeningMatch, Watch
 from app.services import audit
-from app.services.matching import normalise_name
 
 # Bands of ScreeningMatch (app.services.matching.band_for) that make an official "matched".
 WATCHED_BANDS = ("high", "review")

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal, Role
 from app.config import Settings
+from app.domain.access import Principal, Role
 from app.errors import Forbidden, NotFound, Unprocessable
 from app.models import Agency, Webhook, WebhookDelivery
 from app.services import audit

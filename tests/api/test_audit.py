@@ -23,9 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.pagination import encode_cursor
-from app.auth.principal import Role
 from app.clock import FixedClock
 from app.config import Settings
+from app.domain.access import Role
 from app.models import AuditEvent, AuditLink
 from app.services.audit import event_digest
 from tests.api.test_conventions import TOKEN, USERS, assert_problem, user_body

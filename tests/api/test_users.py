@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Role
 from app.db import unit_of_work
+from app.domain.access import Role
 from app.models import Agency, User
 from tests.api.test_conventions import USERS, assert_problem, user_body
 from tests.conftest import T0

@@ -19,11 +19,11 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
+from app.domain.vocabulary import IdentifierScheme
 from app.services import identifiers as ids
 from app.services.identifiers import (
     IdentifierError,
     IdentifierErrorCode,
-    IdentifierScheme,
     make_curp,
     make_rfc,
     parse_scheme,

@@ -6,8 +6,8 @@ import datetime as dt
 import io
 import uuid
 
-from app.auth.principal import Principal
 from app.config import Settings
+from app.domain.access import Principal
 from app.services.import_rows import (
     OfficialBatch,
     PrepareContext,

@@ -44,11 +44,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from app.auth.principal import Role
 from app.auth.tokens import issue_access_token
 from app.clock import FixedClock
 from app.config import Settings
 from app.db import unit_of_work
+from app.domain.access import Role
 from app.main import create_app
 from app.models import Notification
 from app.services.users import create_user

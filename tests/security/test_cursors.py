@@ -29,8 +29,8 @@ from app.api.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from app.auth.principal import ALL_ROLES
 from app.db import unit_of_work
+from app.domain.access import ALL_ROLES
 from app.errors import Unprocessable
 from app.main import api_router
 from app.models import User

@@ -40,11 +40,12 @@ from app.api.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from app.domain.names import normalise_name
+from app.domain.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.errors import Unprocessable
 from app.services.draw_math import seed_from, select
 from app.services.identifiers import blind_index, make_curp, validate_identifier
-from app.services.matching import Identity, normalise_name, score
-from app.services.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
+from app.services.matching import Identity, score
 from app.services.quotas import trailing_misses, window_start
 
 KEY = bytes(range(32))

@@ -14,12 +14,12 @@ from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 from stdnum.util import clean
 
+from app.domain.vocabulary import IdentifierScheme
 from app.errors import Unprocessable
 from app.services.identifiers import (
     CiphertextError,
     IdentifierCipher,
     IdentifierError,
-    IdentifierScheme,
     birth_date_of,
     blind_index,
     make_curp,

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.domain.names import normalise_name
 from app.services.matching import (
     DEFAULT_HIGH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
@@ -29,7 +30,6 @@ from app.services.matching import (
     combine_verdicts,
     dob_relation,
     given_name_tokens,
-    normalise_name,
     phonetic_key,
     prepare,
     score,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.outcome import (
+from app.domain.outcome import (
     ALL_COMPONENTS,
     ComponentResult,
     ComponentType,

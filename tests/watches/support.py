@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import unit_of_work
+from app.domain.access import Principal
 from app.models import Screening, ScreeningMatch
 from app.services.identifiers import blind_index, normalise_identifier
 from app.services.watches import create_watch, identity_key

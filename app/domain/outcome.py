@@ -2,7 +2,7 @@
 
 The enums live here, not in the models or schemas, because the rule is what gives them meaning;
 models, schemas and services import them from this module so there is one spelling of each value.
-Pure: no database, no HTTP.
+Pure: no database, no HTTP (the ``app.domain`` contract in pyproject.toml holds it to that).
 """
 
 from __future__ import annotations
