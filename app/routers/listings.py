@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Response
 from app.api.idempotency import Idempotency
 from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.api.quota import ListingItemsQuota, SearchQuota, record_outcome
+from app.auth import disclosure
 from app.auth.principal import Principal, Role, require_roles
+from app.auth.scoping import AppealId, LockedListing, ScopedListing, VisibleListing
 from app.clock import ClockDep
 from app.db import SessionDep
-from app.routers import presenters
 from app.schemas.common import Page, problem_responses
 from app.schemas.listing import AppealCreate, AppealDecision, AppealRead
 from app.schemas.official import ListingRead
@@ -63,7 +64,7 @@ def list_listings(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = presenters.listing_views(session, rows, viewer_country=actor.country)
+    items = disclosure.listing_views(session, rows, viewer_country=actor.country)
     # Last: the quota rows and the caller's streak row stay locked from here to the commit.
     reserved.settle(session, used=len(rows))
     record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
@@ -76,9 +77,8 @@ def list_listings(
 
 
 @router.get("/{listing_id}", response_model=ListingRead, responses=problem_responses(401, 403, 404))
-def read_listing(listing_id: uuid.UUID, actor: ListingReader, session: SessionDep) -> ListingRead:
-    listing = listing_service.get_listing(session, listing_id)
-    return presenters.listing_views(session, [listing], viewer_country=actor.country)[0]
+def read_listing(actor: ListingReader, listing: VisibleListing, session: SessionDep) -> ListingRead:
+    return disclosure.listing_views(session, [listing], viewer_country=actor.country)[0]
 
 
 @router.post(
@@ -88,9 +88,9 @@ def read_listing(listing_id: uuid.UUID, actor: ListingReader, session: SessionDe
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def file_appeal(
-    listing_id: uuid.UUID,
     body: AppealCreate,
     actor: Appellant,
+    listing: LockedListing,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -99,7 +99,7 @@ def file_appeal(
     if (replay := idem.replay()) is not None:
         return replay
     appeal = listing_service.file_appeal(
-        session, actor=actor, listing_id=listing_id, grounds=body.grounds, now=clock.now()
+        session, actor=actor, listing=listing, grounds=body.grounds, now=clock.now()
     )
     result = AppealRead.model_validate(appeal)
     idem.remember(201, result)
@@ -112,9 +112,9 @@ def file_appeal(
     responses=problem_responses(401, 403, 404),
 )
 def list_appeals(
-    listing_id: uuid.UUID, actor: AppealReader, session: SessionDep
+    actor: AppealReader, listing: ScopedListing, session: SessionDep
 ) -> Page[AppealRead]:
-    appeals = listing_service.list_appeals(session, actor=actor, listing_id=listing_id)
+    appeals = listing_service.list_appeals(session, listing=listing)
     return Page[AppealRead](items=[AppealRead.model_validate(a) for a in appeals])
 
 
@@ -124,10 +124,10 @@ def list_appeals(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def decide_appeal(
-    listing_id: uuid.UUID,
-    appeal_id: uuid.UUID,
     body: AppealDecision,
     actor: AdminDecider,
+    listing: LockedListing,
+    appeal_id: AppealId,
     session: SessionDep,
     clock: ClockDep,
 ) -> AppealRead:
@@ -135,7 +135,7 @@ def decide_appeal(
     appeal = listing_service.decide_appeal(
         session,
         actor=actor,
-        listing_id=listing_id,
+        listing=listing,
         appeal_id=appeal_id,
         decision=body.decision.value,
         reasons=body.reasons,

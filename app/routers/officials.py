@@ -8,11 +8,18 @@ from fastapi import APIRouter, Depends, Query, Response
 from app.api.idempotency import Idempotency
 from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.api.quota import OfficialReadsQuota, SearchQuota, record_outcome
+from app.auth import disclosure
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.auth.scoping import (
+    AppointmentId,
+    EvaluableOfficial,
+    LockedOfficial,
+    ScopedOfficial,
+    VisibleOfficial,
+)
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.domain.vocabulary import RankTier
-from app.routers import presenters
 from app.schemas.common import Page, problem_responses
 from app.schemas.evaluation import EvaluationCreate, EvaluationRead
 from app.schemas.official import (
@@ -31,7 +38,6 @@ from app.schemas.official import (
 from app.services import appointments as appointment_service
 from app.services import evaluations as evaluation_service
 from app.services import officials as official_service
-from app.services.registry import own_country_official, visible_official
 
 router = APIRouter(prefix="/officials", tags=["officials"])
 
@@ -90,7 +96,7 @@ def register_official(
         now=clock.now(),
         force_justification=body.force_justification,
     )
-    full = presenters.official_full(session, settings, registration.official)
+    full = disclosure.official_full(session, settings, registration.official)
     s = registration.screening
     result = OfficialRegistered(
         **full.model_dump(),
@@ -190,8 +196,8 @@ def search_officials(
     dependencies=[OfficialReadsQuota],
 )
 def read_official(
-    official_id: uuid.UUID,
     actor: OfficialReader,
+    official: VisibleOfficial,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -199,17 +205,12 @@ def read_official(
     """Full detail for the own country; the verdict-level view across the border when the
     person is listed; 404 otherwise (R24). Metered per user and agency, and audited with the
     view given (R22, #19)."""
-    official, full = visible_official(session, actor, official_id)
-    view: OfficialRead | OfficialPublic
-    if full:
-        view = presenters.official_full(session, settings, official)
-    else:
-        view = presenters.official_public(session, official, actor.country)
+    view = disclosure.official_view(session, settings, official, actor)
     official_service.audit_read(
         session,
         actor=actor,
         official_id=official.id,
-        view="full" if full else "public",
+        view=disclosure.view_name(actor, official.country),
         part="record",
         now=clock.now(),
     )
@@ -223,9 +224,9 @@ def read_official(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def create_appointment(
-    official_id: uuid.UUID,
     body: AppointmentCreate,
     actor: Registrar,
+    official: LockedOfficial,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -237,7 +238,7 @@ def create_appointment(
     appointment = appointment_service.appoint(
         session,
         actor=actor,
-        official_id=official_id,
+        official_id=official.id,
         agency_id=body.agency_id,
         position=body.position,
         rank_tier=body.rank_tier.value,
@@ -258,9 +259,8 @@ def create_appointment(
     responses=problem_responses(401, 403, 404),
 )
 def list_appointments(
-    official_id: uuid.UUID, actor: CountryReader, session: SessionDep, clock: ClockDep
+    actor: CountryReader, official: ScopedOfficial, session: SessionDep, clock: ClockDep
 ) -> Page[AppointmentRead]:
-    official = own_country_official(session, actor, official_id)
     items = appointment_service.list_appointments(session, official.id)
     official_service.audit_read(
         session,
@@ -279,17 +279,17 @@ def list_appointments(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def end_appointment(
-    official_id: uuid.UUID,
-    appointment_id: uuid.UUID,
     body: AppointmentEnd,
     actor: Registrar,
+    official: LockedOfficial,
+    appointment_id: AppointmentId,
     session: SessionDep,
     clock: ClockDep,
 ) -> AppointmentRead:
     appointment = appointment_service.end_appointment(
         session,
         actor=actor,
-        official_id=official_id,
+        official_id=official.id,
         appointment_id=appointment_id,
         ended_on=body.ended_on,
         now=clock.now(),
@@ -304,9 +304,9 @@ def end_appointment(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def record_separation(
-    official_id: uuid.UUID,
     body: SeparationCreate,
     actor: Registrar,
+    official: LockedOfficial,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -317,7 +317,7 @@ def record_separation(
     separation = appointment_service.record_separation(
         session,
         actor=actor,
-        official_id=official_id,
+        official_id=official.id,
         appointment_id=body.appointment_id,
         reason=body.reason.value,
         effective_on=body.effective_on,
@@ -335,9 +335,8 @@ def record_separation(
     responses=problem_responses(401, 403, 404),
 )
 def list_separations(
-    official_id: uuid.UUID, actor: CountryReader, session: SessionDep, clock: ClockDep
+    actor: CountryReader, official: ScopedOfficial, session: SessionDep, clock: ClockDep
 ) -> Page[SeparationRead]:
-    official = own_country_official(session, actor, official_id)
     items = appointment_service.list_separations(session, official.id)
     official_service.audit_read(
         session,
@@ -357,9 +356,9 @@ def list_separations(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def record_evaluation(
-    official_id: uuid.UUID,
     body: EvaluationCreate,
     actor: Vetter,
+    official: EvaluableOfficial,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -375,7 +374,7 @@ def record_evaluation(
     recorded = evaluation_service.record_evaluation(
         session,
         actor=actor,
-        official_id=official_id,
+        official=official,
         conducted_by=body.conducted_by,
         trigger=body.trigger.value,
         conducted_on=body.conducted_on,
@@ -385,7 +384,7 @@ def record_evaluation(
         corrects_id=body.corrects_id,
         now=clock.now(),
     )
-    result = presenters.evaluation_view(
+    result = disclosure.evaluation_view(
         recorded.evaluation, None, recorded.listing.id if recorded.listing else None
     )
     idem.remember(201, result)
@@ -398,10 +397,9 @@ def record_evaluation(
     responses=problem_responses(401, 403, 404),
 )
 def list_evaluations(
-    official_id: uuid.UUID, actor: VettingReader, session: SessionDep, clock: ClockDep
+    actor: VettingReader, official: ScopedOfficial, session: SessionDep, clock: ClockDep
 ) -> Page[EvaluationRead]:
     """Evaluation detail is for the official's own country only (R24); audited (R22)."""
-    official = own_country_official(session, actor, official_id)
     rows = evaluation_service.list_evaluations(session, official.id)
     listings = evaluation_service.listing_of(session, [e.id for e, _ in rows])
     official_service.audit_read(
@@ -413,5 +411,5 @@ def list_evaluations(
         now=clock.now(),
     )
     return Page[EvaluationRead](
-        items=[presenters.evaluation_view(e, c, listings.get(e.id)) for e, c in rows]
+        items=[disclosure.evaluation_view(e, c, listings.get(e.id)) for e, c in rows]
     )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -9,7 +8,9 @@ from pydantic import ValidationError
 from app.api.idempotency import Idempotency
 from app.api.problems import TYPE_BASE
 from app.api.quota import ScreeningBatchQuota, ScreeningQuota, record_outcome, record_outcomes
+from app.auth import disclosure
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.auth.scoping import ScopedScreening
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.errors import AppError, Unprocessable
@@ -18,11 +19,8 @@ from app.schemas.common import Problem, problem_responses
 from app.schemas.screening import (
     BatchItemRead,
     BatchSummary,
-    CandidateRead,
     DecisionCreate,
     DecisionRead,
-    MatchRead,
-    PreviousDecisionRead,
     ScreeningBatchCreate,
     ScreeningBatchRead,
     ScreeningCreate,
@@ -31,7 +29,7 @@ from app.schemas.screening import (
 )
 from app.services import screening as screening_service
 from app.services.officials import IdentifierInput
-from app.services.screening import Match, ScreeningInput, ScreeningResult
+from app.services.screening import ScreeningInput, ScreeningResult
 
 router = APIRouter(prefix="/screenings", tags=["screenings"])
 
@@ -47,50 +45,6 @@ def _input(body: ScreeningCreate) -> ScreeningInput:
         identifiers=[IdentifierInput(i.scheme.value, i.value) for i in body.identifiers],
         purpose=body.purpose.value if body.purpose else None,
         watch=body.watch,
-    )
-
-
-def _match_view(m: Match, viewer_country: str) -> MatchRead:
-    """R9/R24: listing facts and names for both countries; the candidate's date of birth only
-    for its own country. Identifiers never appear, only the scheme that matched."""
-    own = m.candidate.country == viewer_country
-    listing = m.listing
-    decision = m.previous_decision
-    return MatchRead(
-        official_id=m.official_id,
-        rank=m.rank,
-        score=m.score,
-        band="high" if m.band == "high" else "review",
-        verdict=m.verdict,
-        matched_by="identifier" if m.matched_by == "identifier" else "name_and_birth_date",
-        features=m.features,
-        view="full" if own else "public",
-        candidate=CandidateRead(
-            country=m.candidate.country,
-            given_names=m.candidate.given_names,
-            first_surname=m.candidate.first_surname,
-            second_surname=m.candidate.second_surname,
-            date_of_birth=m.candidate.date_of_birth if own else None,
-            year_of_birth=m.candidate.date_of_birth.year,
-        ),
-        listing_id=listing.listing_id if listing else None,
-        basis=listing.basis if listing else None,
-        listing_status=listing.status if listing else None,
-        listed_by=listing.listed_by if listing else None,
-        listed_by_name=listing.listed_by_name if listing else None,
-        listed_by_acronym=listing.listed_by_acronym if listing else None,
-        listed_by_country=listing.listed_by_country if listing else None,
-        listed_on=listing.listed_on if listing else None,
-        contact=listing.contact if listing else None,
-        previous_decision=PreviousDecisionRead(
-            decision=decision.decision,
-            screening_id=decision.screening_id,
-            decided_at=decision.decided_at,
-            agency_id=decision.agency_id,
-            reasons=decision.reasons,
-        )
-        if decision
-        else None,
     )
 
 
@@ -112,7 +66,7 @@ def _view(result: ScreeningResult) -> ScreeningRead:
             date_of_birth=s.date_of_birth,
             identifiers_given=len(s.identifier_indexes),
         ),
-        matches=[_match_view(m, s.country) for m in result.matches],
+        matches=[disclosure.match_view(m, s.country) for m in result.matches],
         warnings=result.warnings,
         candidates_truncated=result.truncated,
         decisions=[
@@ -255,9 +209,11 @@ def create_screening_batch(
     response_model=ScreeningRead,
     responses=problem_responses(401, 403, 404),
 )
-def read_screening(screening_id: uuid.UUID, actor: Screener, session: SessionDep) -> ScreeningRead:
+def read_screening(
+    actor: Screener, screening: ScopedScreening, session: SessionDep
+) -> ScreeningRead:
     """A kept screening, for its own agency or its country's admin (404 for anyone else)."""
-    return _view(screening_service.get_screening(session, actor=actor, screening_id=screening_id))
+    return _view(screening_service.get_screening(session, actor=actor, screening_id=screening.id))
 
 
 @router.post(
@@ -267,9 +223,9 @@ def read_screening(screening_id: uuid.UUID, actor: Screener, session: SessionDep
     responses=problem_responses(401, 403, 404, 422),
 )
 def create_decision(
-    screening_id: uuid.UUID,
     body: DecisionCreate,
     actor: Screener,
+    screening: ScopedScreening,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -281,7 +237,7 @@ def create_decision(
     d = screening_service.record_decision(
         session,
         actor=actor,
-        screening_id=screening_id,
+        screening_id=screening.id,
         official_id=body.official_id,
         decision=body.decision.value,
         reasons=body.reasons,

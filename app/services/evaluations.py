@@ -26,7 +26,7 @@ from app.services import audit
 from app.services.dates import add_months
 from app.services.listings import open_listing, set_status
 from app.services.policy import resolve_policy
-from app.services.registry import current_appointment, get_agency, get_official
+from app.services.registry import current_appointment, get_agency
 from app.services.schedules import (
     BOTH_COUNTRIES,
     ScheduleScope,
@@ -119,7 +119,7 @@ def record_evaluation(
     session: Session,
     *,
     actor: Principal,
-    official_id: uuid.UUID,
+    official: Official,
     conducted_by: uuid.UUID,
     trigger: str,
     conducted_on: dt.date,
@@ -130,7 +130,8 @@ def record_evaluation(
     now: dt.datetime,
     source_ref: str | None = None,
 ) -> RecordedEvaluation:
-    official = get_official(session, official_id, lock=True)
+    """``official`` comes locked and in the caller's scope (R24, R25: see
+    ``app.auth.scoping.EvaluableOfficial``)."""
     today = now.date()
     _check_recorder(session, actor, official, trigger, today)
     body = get_agency(session, conducted_by, field="body.conducted_by")

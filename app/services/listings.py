@@ -122,20 +122,6 @@ def owning_country(session: Session, listing: Listing) -> str:
     return official.country
 
 
-def get_listing(session: Session, listing_id: uuid.UUID, *, for_update: bool = False) -> Listing:
-    """Any listing is visible at verdict level to both countries (R9). ``for_update`` takes the
-    row lock (PostgreSQL) and reads the latest committed state: writers that decide from the
-    listing's status (appeals) queue on it, so the one that comes second sees the first's
-    change and is refused by the rule (409), not by the version check (412)."""
-    if for_update:
-        listing = session.get(Listing, listing_id, with_for_update=True, populate_existing=True)
-    else:
-        listing = session.get(Listing, listing_id)
-    if listing is None:
-        raise NotFound("No such listing", code="LISTING_NOT_FOUND")
-    return listing
-
-
 def list_listings(
     session: Session,
     *,
@@ -162,15 +148,13 @@ def list_listings(
 
 
 def file_appeal(
-    session: Session, *, actor: Principal, listing_id: uuid.UUID, grounds: str, now: dt.datetime
+    session: Session, *, actor: Principal, listing: Listing, grounds: str, now: dt.datetime
 ) -> Appeal:
     """R10: the owning agency's personnel officer or the owning country's admin files it; the
     listing moves to ``under_appeal`` and still blocks. Of two appeals filed at once, the
     second is refused 409 ``LISTING_NOT_APPEALABLE``, as if it had come later (the request
-    carries no ``If-Match``, so 412 would not be an answer it can act on)."""
-    listing = get_listing(session, listing_id, for_update=True)
-    if owning_country(session, listing) != actor.country:
-        raise NotFound("No such listing", code="LISTING_NOT_FOUND")
+    carries no ``If-Match``, so 412 would not be an answer it can act on). ``listing`` comes
+    locked and of the caller's own country (``app.auth.scoping.LockedListing``, R24)."""
     if not actor.has(Role.ADMIN) and actor.agency_id != listing.listed_by:
         raise Forbidden(
             "Only the listing agency's personnel office or an admin may appeal",
@@ -210,7 +194,7 @@ def decide_appeal(
     session: Session,
     *,
     actor: Principal,
-    listing_id: uuid.UUID,
+    listing: Listing,
     appeal_id: uuid.UUID,
     decision: str,
     reasons: str,
@@ -218,10 +202,8 @@ def decide_appeal(
 ) -> Appeal:
     """R10: the owning country's admin upholds or overturns; an overturned listing stops
     blocking and stays in history. Two decisions at once: the second waits for the listing's
-    row lock and is refused 409 ``APPEAL_DECIDED``."""
-    listing = get_listing(session, listing_id, for_update=True)
-    if owning_country(session, listing) != actor.country:
-        raise NotFound("No such listing", code="LISTING_NOT_FOUND")
+    row lock and is refused 409 ``APPEAL_DECIDED``. ``listing`` comes locked and of the
+    caller's own country (``app.auth.scoping.LockedListing``, R24)."""
     appeal = session.get(Appeal, appeal_id, populate_existing=True)
     if appeal is None or appeal.listing_id != listing.id:
         raise NotFound("No such appeal", code="APPEAL_NOT_FOUND")
@@ -261,10 +243,8 @@ def decide_appeal(
     return appeal
 
 
-def list_appeals(session: Session, *, actor: Principal, listing_id: uuid.UUID) -> list[Appeal]:
-    listing = get_listing(session, listing_id)
-    if owning_country(session, listing) != actor.country:
-        raise NotFound("No such listing", code="LISTING_NOT_FOUND")
+def list_appeals(session: Session, *, listing: Listing) -> list[Appeal]:
+    """Appeals of a listing of the caller's own country (``app.auth.scoping.ScopedListing``)."""
     return list(
         session.scalars(
             select(Appeal).where(Appeal.listing_id == listing.id).order_by(Appeal.filed_at)

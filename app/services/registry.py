@@ -24,7 +24,8 @@ def search_name(given: str, first: str, second: str | None) -> str:
     return " ".join(plain.upper().replace("-", " ").split())
 
 
-def get_official(session: Session, official_id: uuid.UUID, *, lock: bool = False) -> Official:
+def _get_official(session: Session, official_id: uuid.UUID, *, lock: bool = False) -> Official:
+    """Unscoped: routes take officials through ``app.auth.scoping`` (R24, #16)."""
     official = session.get(Official, official_id, with_for_update=lock or None)
     if official is None:
         raise NotFound("No such official", code="OFFICIAL_NOT_FOUND")
@@ -49,8 +50,9 @@ def has_cross_border_reason(session: Session, official_id: uuid.UUID) -> bool:
 def visible_official(
     session: Session, actor: Principal, official_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[Official, bool]:
-    """The official and whether the caller sees full detail; 404 outside any scope (R24)."""
-    official = get_official(session, official_id, lock=lock)
+    """The official and whether the caller sees full detail; 404 outside any scope (R24).
+    Routes use ``app.auth.scoping.VisibleOfficial``."""
+    official = _get_official(session, official_id, lock=lock)
     if official.country == actor.country:
         return official, True
     if has_cross_border_reason(session, official.id):
@@ -61,7 +63,9 @@ def visible_official(
 def own_country_official(
     session: Session, actor: Principal, official_id: uuid.UUID, *, lock: bool = False
 ) -> Official:
-    official = get_official(session, official_id, lock=lock)
+    """An official of the caller's own country; 404 otherwise (R24). Routes use
+    ``app.auth.scoping.ScopedOfficial`` / ``LockedOfficial``."""
+    official = _get_official(session, official_id, lock=lock)
     if official.country != actor.country:
         raise NotFound("No such official", code="OFFICIAL_NOT_FOUND")
     return official

@@ -1,12 +1,22 @@
-"""Shaping records into the views of R9 and R24 (full for the own country, public across)."""
+"""Disclosure: a record as a viewer may see it (R9, R24; #16).
+
+The one place that decides how much of a record crosses the border: the owning country sees
+the full view (identifiers, appointments, evaluation components, notes, a listing's source and
+history); the other country sees the verdict-level, public view (names, year of birth, listing
+basis, dates, agency names, contact point). Routers call these functions and never compare
+``actor.country`` to pick a schema themselves. Whether the viewer may see the record at all is
+decided before, by the scoped dependencies of ``app.auth.scoping`` (404 outside scope).
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth.principal import Principal
 from app.config import Settings
 from app.models import Agency, Evaluation, Listing, Official
 from app.schemas.evaluation import ComponentOut, EvaluationRead
@@ -19,9 +29,23 @@ from app.schemas.official import (
     OfficialPublic,
     OfficialRead,
 )
+from app.schemas.screening import CandidateRead, MatchRead, PreviousDecisionRead
 from app.services import appointments as appointment_service
 from app.services import listings as listing_service
 from app.services import officials as official_service
+from app.services.screening import Match
+
+
+def sees_full(viewer: Principal | str, country: str) -> bool:
+    """Whether a viewer (a principal, or its country) sees full detail of a record of
+    ``country``: only its own country's (R24)."""
+    viewer_country = viewer if isinstance(viewer, str) else viewer.country
+    return viewer_country == country
+
+
+def view_name(viewer: Principal | str, country: str) -> Literal["full", "public"]:
+    """``"full"`` or ``"public"``: the view given, as audited and as some answers state it."""
+    return "full" if sees_full(viewer, country) else "public"
 
 
 def agencies_by_id(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Agency]:
@@ -46,7 +70,11 @@ def listing_views(
         if listings
         else {}
     )
-    owned_ids = [x.id for x in listings if owners.get(x.official_id) == viewer_country]
+    owned_ids = [
+        x.id
+        for x in listings
+        if x.official_id in owners and sees_full(viewer_country, owners[x.official_id])
+    ]
     events = listing_service.events_of(session, owned_ids)
     out = []
     for x in listings:
@@ -63,7 +91,7 @@ def listing_views(
             listed_by_country=agency.country,
             contact=x.contact,
         )
-        if owners.get(x.official_id) == viewer_country:
+        if x.official_id in owners and sees_full(viewer_country, owners[x.official_id]):
             out.append(
                 ListingRead(
                     **public.model_dump(),
@@ -124,6 +152,59 @@ def official_public(session: Session, official: Official, viewer_country: str) -
         listings=[
             ListingPublic(**x.model_dump(include=set(ListingPublic.model_fields))) for x in listings
         ],
+    )
+
+
+def official_view(
+    session: Session, settings: Settings, official: Official, viewer: Principal
+) -> OfficialRead | OfficialPublic:
+    """Full detail for the own country; the verdict-level view across the border (R24)."""
+    if sees_full(viewer, official.country):
+        return official_full(session, settings, official)
+    return official_public(session, official, viewer.country)
+
+
+def match_view(m: Match, viewer_country: str) -> MatchRead:
+    """R9/R24: listing facts and names for both countries; the candidate's date of birth only
+    for its own country. Identifiers never appear, only the scheme that matched."""
+    own = sees_full(viewer_country, m.candidate.country)
+    listing = m.listing
+    decision = m.previous_decision
+    return MatchRead(
+        official_id=m.official_id,
+        rank=m.rank,
+        score=m.score,
+        band="high" if m.band == "high" else "review",
+        verdict=m.verdict,
+        matched_by="identifier" if m.matched_by == "identifier" else "name_and_birth_date",
+        features=m.features,
+        view="full" if own else "public",
+        candidate=CandidateRead(
+            country=m.candidate.country,
+            given_names=m.candidate.given_names,
+            first_surname=m.candidate.first_surname,
+            second_surname=m.candidate.second_surname,
+            date_of_birth=m.candidate.date_of_birth if own else None,
+            year_of_birth=m.candidate.date_of_birth.year,
+        ),
+        listing_id=listing.listing_id if listing else None,
+        basis=listing.basis if listing else None,
+        listing_status=listing.status if listing else None,
+        listed_by=listing.listed_by if listing else None,
+        listed_by_name=listing.listed_by_name if listing else None,
+        listed_by_acronym=listing.listed_by_acronym if listing else None,
+        listed_by_country=listing.listed_by_country if listing else None,
+        listed_on=listing.listed_on if listing else None,
+        contact=listing.contact if listing else None,
+        previous_decision=PreviousDecisionRead(
+            decision=decision.decision,
+            screening_id=decision.screening_id,
+            decided_at=decision.decided_at,
+            agency_id=decision.agency_id,
+            reasons=decision.reasons,
+        )
+        if decision
+        else None,
     )
 
 
