@@ -11,6 +11,7 @@ from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
 from app.api.pagination import AGENCY_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import AdminOnly, Authenticated, Country, SettingsDep
+from app.auth.scoping import ScopedAgency, VisibleAgency
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.agency import (
@@ -115,9 +116,8 @@ def list_agencies(
 
 @router.get("/{agency_id}", response_model=AgencyRead, responses=problem_responses(401, 403, 404))
 def read_agency(
-    agency_id: uuid.UUID, _user: Authenticated, session: SessionDep, response: Response
+    _user: Authenticated, agency: VisibleAgency, session: SessionDep, response: Response
 ) -> AgencyRead:
-    agency = agency_service.get_agency_or_404(session, agency_id)
     set_etag(response, agency.version)
     return AgencyRead.of(agency, agency_service.department_of(session, agency))
 
@@ -128,11 +128,11 @@ def read_agency(
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
 def update_agency(
-    agency_id: uuid.UUID,
     body: AgencyUpdate,
     request: Request,
     response: Response,
     admin: AdminOnly,
+    agency: ScopedAgency,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -140,7 +140,6 @@ def update_agency(
     """Change an agency of the admin's own country; send ``If-Match`` with its ETag. The
     ``commission_department`` rules of the create apply (R20); another country's agency is
     404 (R24)."""
-    agency = agency_service.get_agency_for_update(session, actor=admin, agency_id=agency_id)
     check_if_match(request, agency.version)
     agency_service.update_agency(
         session,

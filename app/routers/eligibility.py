@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.auth.scoping import VisibleOfficial
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import problem_responses
@@ -34,8 +35,8 @@ EligibilityReader = Annotated[
     responses=problem_responses(401, 403, 404, 422),
 )
 def read_eligibility(
-    official_id: uuid.UUID,
     actor: EligibilityReader,
+    official: VisibleOfficial,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -55,7 +56,7 @@ def read_eligibility(
         session,
         actor=actor,
         settings=settings,
-        official_id=official_id,
+        official_id=official.id,
         attest=attest,
         now=clock.now(),
         task_force_id=task_force_id,

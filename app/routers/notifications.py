@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
+from app.auth.scoping import MAX_ID, ScopedNotification
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
@@ -16,8 +17,6 @@ from app.services import notifications as notification_service
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
-MAX_ID = 2**63 - 1  # a BIGINT: a greater number is a bad request, not a database error
-NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 InboxReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.PERSONNEL_OFFICER))]
 
 
@@ -55,12 +54,7 @@ def list_notifications(
     response_model=NotificationRead,
     responses=problem_responses(401, 403, 404, 422),
 )
-def read_notification(
-    notification_id: NotificationId, actor: InboxReader, session: SessionDep
-) -> NotificationRead:
-    notification = notification_service.get_notification(
-        session, actor=actor, notification_id=notification_id
-    )
+def read_notification(actor: InboxReader, notification: ScopedNotification) -> NotificationRead:
     return NotificationRead.model_validate(notification)
 
 
@@ -70,10 +64,10 @@ def read_notification(
     responses=problem_responses(401, 403, 404, 422),
 )
 def mark_read(
-    notification_id: NotificationId, actor: InboxReader, session: SessionDep, clock: ClockDep
+    actor: InboxReader, notification: ScopedNotification, session: SessionDep, clock: ClockDep
 ) -> NotificationRead:
     """Mark it read for the agency; repeating keeps the first read time."""
     notification = notification_service.mark_read(
-        session, actor=actor, notification_id=notification_id, now=clock.now()
+        session, actor=actor, notification_id=notification.id, now=clock.now()
     )
     return NotificationRead.model_validate(notification)

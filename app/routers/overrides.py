@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.auth.scoping import LockedOverride, ScopedOverride
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
@@ -91,13 +92,12 @@ def list_overrides(
     "/{override_id}", response_model=OverrideRead, responses=problem_responses(401, 403, 404)
 )
 def read_override(
-    override_id: uuid.UUID,
     actor: Reader,
+    override: ScopedOverride,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> OverrideRead:
-    override = override_service.get_override(session, actor, override_id)
     return _read(
         override_service.view(
             session,
@@ -116,8 +116,8 @@ def read_override(
     responses=problem_responses(401, 403, 404, 409),
 )
 def approve_override(
-    override_id: uuid.UUID,
     actor: Approver,
+    override: LockedOverride,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -125,7 +125,7 @@ def approve_override(
     """R20: one approval per department counts; the requester cannot approve."""
     now, required = clock.now(), tuple(settings.override_departments)
     override = override_service.approve(
-        session, actor=actor, override_id=override_id, required=required, now=now
+        session, actor=actor, override_id=override.id, required=required, now=now
     )
     return _read(override_service.view(session, override, now, required, viewer=actor))
 
@@ -136,16 +136,16 @@ def approve_override(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def revoke_override(
-    override_id: uuid.UUID,
     body: OverrideRevoke,
     actor: Revoker,
+    override: ScopedOverride,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> OverrideRead:
     now = clock.now()
     override = override_service.revoke(
-        session, actor=actor, override_id=override_id, reason=body.reason, now=now
+        session, actor=actor, override_id=override.id, reason=body.reason, now=now
     )
     return _read(
         override_service.view(

@@ -10,6 +10,7 @@ from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
 from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import AdminOnly, Authenticated
+from app.auth.scoping import LockedPolicy, ScopedPolicy
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.domain.vocabulary import RankTier
@@ -114,10 +115,7 @@ def effective_policy(
 
 
 @router.get("/{policy_id}", response_model=PolicyRead, responses=problem_responses(401, 403, 404))
-def read_policy(
-    policy_id: uuid.UUID, actor: Authenticated, session: SessionDep, response: Response
-) -> PolicyRead:
-    policy = policy_service.get_policy(session, actor=actor, policy_id=policy_id)
+def read_policy(actor: Authenticated, policy: ScopedPolicy, response: Response) -> PolicyRead:
     set_etag(response, policy.version)
     return policy_view(policy)
 
@@ -128,10 +126,9 @@ def read_policy(
     responses=problem_responses(401, 403, 404),
 )
 def policy_versions(
-    policy_id: uuid.UUID, actor: Authenticated, session: SessionDep
+    actor: Authenticated, policy: ScopedPolicy, session: SessionDep
 ) -> Page[PolicyVersionRead]:
     """Every version the policy had; evaluations cite (policy id, version)."""
-    policy = policy_service.get_policy(session, actor=actor, policy_id=policy_id)
     versions = policy_service.policy_versions(session, policy=policy)
     return Page[PolicyVersionRead](items=[PolicyVersionRead.model_validate(v) for v in versions])
 
@@ -177,17 +174,16 @@ def create_policy(
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
 def update_policy(
-    policy_id: uuid.UUID,
     body: PolicyUpdate,
     request: Request,
     response: Response,
     admin: AdminOnly,
+    policy: LockedPolicy,
     session: SessionDep,
     clock: ClockDep,
 ) -> PolicyRead:
     """Change values or ``active`` (If-Match): a new version; schedules follow at once, past
     evaluations keep the version they cite."""
-    policy = policy_service.get_policy(session, actor=admin, policy_id=policy_id, lock=True)
     check_if_match(request, policy.version)
     policy_service.update_policy(
         session,

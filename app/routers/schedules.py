@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
+from app.auth.scoping import ScopedOfficial
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.domain.vocabulary import ObligationKind, RankTier, ScheduleState
@@ -19,7 +20,6 @@ from app.schemas.common import Page, problem_responses
 from app.schemas.schedule import DueItem, ObligationRead, SchedulePolicy, ScheduleRead
 from app.services import officials as official_service
 from app.services import schedules as schedule_service
-from app.services.registry import own_country_official
 from app.services.schedules import Obligation, Schedule
 
 router = APIRouter(prefix="", tags=["schedules"])
@@ -84,11 +84,10 @@ def schedule_view(s: Schedule) -> ScheduleRead:
     responses=problem_responses(401, 403, 404),
 )
 def read_schedule(
-    official_id: uuid.UUID, actor: ScheduleReader, session: SessionDep, clock: ClockDep
+    actor: ScheduleReader, official: ScopedOfficial, session: SessionDep, clock: ClockDep
 ) -> ScheduleRead:
     """State, next due date and every obligation behind it (R15); own country only (R24).
     An official without an active appointment has state ``inactive``."""
-    official = own_country_official(session, actor, official_id)
     schedule = schedule_service.schedule_of(
         session, official_id=official.id, country=official.country, today=clock.today()
     )

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
 from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import AdminOnly
+from app.auth.scoping import ScopedUser
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
@@ -69,10 +68,7 @@ def list_users(
 
 
 @router.get("/{user_id}", response_model=UserRead, responses=problem_responses(401, 403, 404))
-def read_user(
-    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, response: Response
-) -> UserRead:
-    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+def read_user(admin: AdminOnly, user: ScopedUser, response: Response) -> UserRead:
     set_etag(response, user.version)
     return UserRead.model_validate(user)
 
@@ -83,15 +79,14 @@ def read_user(
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
 def update_user(
-    user_id: uuid.UUID,
     body: UserUpdate,
     request: Request,
     response: Response,
     admin: AdminOnly,
+    user: ScopedUser,
     session: SessionDep,
     clock: ClockDep,
 ) -> UserRead:
-    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
     check_if_match(request, user.version)
     user_service.update_user(
         session,
@@ -106,18 +101,14 @@ def update_user(
 
 @router.delete("/{user_id}", status_code=204, responses=problem_responses(401, 403, 404, 409))
 def deactivate_user(
-    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, clock: ClockDep
+    admin: AdminOnly, user: ScopedUser, session: SessionDep, clock: ClockDep
 ) -> None:
     """Deactivate (users are never deleted, so the audit trail keeps its meaning)."""
-    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
     user_service.deactivate_user(session, actor=admin, user=user, now=clock.now())
 
 
 @router.post(
     "/{user_id}/revoke-tokens", status_code=204, responses=problem_responses(401, 403, 404)
 )
-def revoke_tokens(
-    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, clock: ClockDep
-) -> None:
-    user = user_service.get_user_in_scope(session, actor=admin, user_id=user_id)
+def revoke_tokens(admin: AdminOnly, user: ScopedUser, session: SessionDep, clock: ClockDep) -> None:
     user_service.revoke_tokens(session, actor=admin, user=user, now=clock.now())

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 
 from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
 from app.auth.principal import Principal, Role, require_roles
+from app.auth.scoping import ScopedWatch
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
@@ -69,14 +70,14 @@ def list_watches(
 
 
 @router.get("/{watch_id}", response_model=WatchRead, responses=problem_responses(401, 403, 404))
-def read_watch(watch_id: uuid.UUID, actor: WatchKeeper, session: SessionDep) -> WatchRead:
-    return _view(watch_service.get_watch(session, actor=actor, watch_id=watch_id))
+def read_watch(actor: WatchKeeper, row: ScopedWatch) -> WatchRead:
+    return _view(row)
 
 
 @router.delete("/{watch_id}", status_code=204, responses=problem_responses(401, 403, 404))
 def deactivate_watch(
-    watch_id: uuid.UUID, actor: WatchKeeper, session: SessionDep, clock: ClockDep
+    actor: WatchKeeper, row: ScopedWatch, session: SessionDep, clock: ClockDep
 ) -> None:
     """Stop the watch; corrections of what it already reported still arrive (R12b). The watch
     stays readable, inactive."""
-    watch_service.deactivate_watch(session, actor=actor, watch_id=watch_id, now=clock.now())
+    watch_service.deactivate_watch(session, actor=actor, watch_id=row.watch.id, now=clock.now())
