@@ -34,7 +34,7 @@ OWASP_ARGON2_TIME_COST = 2
 # A scrape secret guessable in reasonable time is no secret (#19).
 MIN_METRICS_TOKEN_LENGTH = 32
 
-SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key", "audit_key")
+SECRET_FIELDS = ("jwt_secret", "identifier_key", "blind_index_key", "signing_key")
 
 
 class ConfigurationError(RuntimeError):
@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     blind_index_key: str | None = None
     signing_key: str | None = None
     # Keys the audit chain's hashes (HMAC-SHA256), so a database role cannot forge a link (R22,
-    # #19; docs/security.md 3.6). Unset outside production, it is derived from the signing key.
+    # #19; docs/security.md 3.6). Required in production. Elsewhere, unset, it is derived from
+    # the signing key, so the server and the commands (sweep, import) of one development or
+    # test setup always agree on it.
     audit_key: str | None = None
     dev_secrets_file: Path = VAR_DIR / "dev-secrets.json"
 
@@ -166,7 +168,7 @@ class Settings(BaseSettings):
     def _refuse_weak_production(self) -> Settings:
         if self.env != "production":
             return self
-        missing = [name for name in SECRET_FIELDS if not getattr(self, name)]
+        missing = [name for name in (*SECRET_FIELDS, "audit_key") if not getattr(self, name)]
         if missing:
             names = ", ".join(f"REGISTRY_{n.upper()}" for n in missing)
             raise ConfigurationError(f"production requires real keys: set {names}")
@@ -222,8 +224,8 @@ class Settings(BaseSettings):
     def audit_key_bytes(self) -> bytes:
         if self.audit_key:
             return _decode_key(self.audit_key, "audit_key")
-        # Production refuses to start without REGISTRY_AUDIT_KEY; elsewhere (tests that pass
-        # explicit keys) a key derived from the signing key's seed serves.
+        # Production refuses to start without REGISTRY_AUDIT_KEY; elsewhere a key derived from
+        # the signing key's seed serves.
         seed = self.ed25519_key.private_bytes_raw()
         return hmac.new(seed, b"vetting-registry/audit-chain-key/v1", hashlib.sha256).digest()
 

@@ -34,8 +34,12 @@ def _key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+# Production also requires the audit key (#19), which development derives instead of storing.
+PRODUCTION_KEYS = (*SECRET_FIELDS, "audit_key")
+
+
 def _keys() -> dict[str, str]:
-    return {name: _key() for name in SECRET_FIELDS}
+    return {name: _key() for name in PRODUCTION_KEYS}
 
 
 @pytest.fixture(autouse=True)
@@ -66,12 +70,12 @@ def restore_logging() -> Iterator[None]:
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as err:
         Settings(env="production", dev_secrets_file=tmp_path / "dev.json")
-    for name in SECRET_FIELDS:
+    for name in PRODUCTION_KEYS:
         assert f"REGISTRY_{name.upper()}" in str(err.value)
     assert not (tmp_path / "dev.json").exists()
 
 
-@pytest.mark.parametrize("missing", SECRET_FIELDS)
+@pytest.mark.parametrize("missing", PRODUCTION_KEYS)
 def test_production_refuses_each_missing_key(missing: str) -> None:
     keys = _keys()
     del keys[missing]

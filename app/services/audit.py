@@ -52,21 +52,13 @@ def _ts(value: dt.datetime) -> str:
 
 
 def audit_key(session: Session) -> bytes:
-    """The audit key of the settings the session was made with; a bare session factory (a
-    command that did not configure one) reads the process's settings."""
+    """The audit key of the settings the session was made with. A session of a bare factory
+    (a command that did not configure one) reads the settings of the environment, once per
+    session: not cached for the process, so it always follows the current environment."""
     settings = session.info.get("settings")
     if not isinstance(settings, Settings):
-        settings = _process_settings()
+        settings = session.info["settings"] = load_settings()
     return settings.audit_key_bytes
-
-
-_process_settings_cache: list[Settings] = []
-
-
-def _process_settings() -> Settings:
-    if not _process_settings_cache:
-        _process_settings_cache.append(load_settings())
-    return _process_settings_cache[0]
 
 
 def event_digest(event: AuditEvent, key: bytes | None) -> str:
