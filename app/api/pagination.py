@@ -5,6 +5,9 @@ checks it against the shape of the keyset it stands for (one of the ``*_CURSOR``
 below: element types, count, 64-bit integers, aware times, no NUL characters) and refuses
 anything else with a 422 problem naming ``query.cursor``. Routers and services receive typed
 values and parse nothing by hand.
+
+A list fetches ``limit + 1`` rows and hands them to ``paginate`` with its keyset: the page is the
+first ``limit`` rows, and ``next_cursor`` is the keyset of the last of them when there are more.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
@@ -35,6 +40,7 @@ Cursor = Annotated[
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _no_nul(value: str) -> str:
@@ -56,9 +62,33 @@ TIME_ID_CURSOR = TypeAdapter(tuple[AwareDatetime, uuid.UUID])
 AGENCY_CURSOR = TypeAdapter(tuple[Country, CursorText, uuid.UUID])
 
 
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+def _cursor_value(value: object) -> str:
+    # Dates and times as ISO 8601 (what the keyset adapters read back), UUIDs as text.
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":"), default=_cursor_value).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Paged(Generic[R]):
+    """One page of a list: its rows and the cursor of the next page (None on the last)."""
+
+    rows: list[R]
+    next_cursor: str | None
+
+
+def paginate(rows: Sequence[R], limit: int, keyset: Callable[[R], Sequence[object]]) -> Paged[R]:
+    """The page of ``rows``, which were fetched ``limit + 1`` at most: one more row than the
+    page says there is a next page, whose cursor is ``keyset`` of the page's last row (the
+    values the list orders by, in the order its ``*_CURSOR`` shape reads them; DESIGN §5)."""
+    page = list(rows[:limit])
+    more = len(rows) > limit and bool(page)
+    return Paged(page, encode_cursor(keyset(page[-1])) if more else None)
 
 
 def decode_cursor(cursor: str | None, shape: TypeAdapter[T]) -> T | None:

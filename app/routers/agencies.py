@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import AGENCY_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import AGENCY_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly, Authenticated, Country, SettingsDep
 from app.auth.scoping import ScopedAgency, VisibleAgency
 from app.clock import ClockDep
@@ -102,15 +102,11 @@ def list_agencies(
         parent_id=parent_id,
         q=q,
     )
-    more = len(agencies) > limit
-    agencies = agencies[:limit]
-    departments = agency_service.departments_of(session, agencies)
-    last = agencies[-1] if agencies else None
+    page = paginate(agencies, limit, lambda a: (a.country, a.acronym, a.id))
+    departments = agency_service.departments_of(session, page.rows)
     return Page[AgencyRead](
-        items=[AgencyRead.of(a, departments[a.id]) for a in agencies],
-        next_cursor=encode_cursor([last.country, last.acronym, str(last.id)])
-        if more and last
-        else None,
+        items=[AgencyRead.of(a, departments[a.id]) for a in page.rows],
+        next_cursor=page.next_cursor,
     )
 
 

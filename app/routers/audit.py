@@ -13,7 +13,7 @@ from app.api.pagination import (
     Cursor,
     Limit,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 from app.auth.principal import AuditReader, SettingsDep
 from app.clock import ClockDep
@@ -77,15 +77,12 @@ def list_audit_events(
         since=since,
         until=until,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(rows, limit, lambda row: (row[0].id,))
     items = [
         AuditEventRead.model_validate({**audit_queries.shown_to(reader, e), "seq": s})
-        for e, s in rows
+        for e, s in page.rows
     ]
-    return Page[AuditEventRead](
-        items=items, next_cursor=encode_cursor([rows[-1][0].id]) if more else None
-    )
+    return Page[AuditEventRead](items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/verify", response_model=AuditVerifyRead, responses=problem_responses(401, 403))
@@ -105,13 +102,10 @@ def list_checkpoints(
     reader: AuditReader, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[CheckpointRead]:
     cps = audit_queries.list_checkpoints(session, after=_after_checkpoint(cursor), limit=limit)
-    more = len(cps) > limit
-    cps = cps[:limit]
+    page = paginate(cps, limit, lambda c: (c.created_at, c.id))
     return Page[CheckpointRead](
-        items=[CheckpointRead.model_validate(c) for c in cps],
-        next_cursor=encode_cursor([cps[-1].created_at.isoformat(), str(cps[-1].id)])
-        if more
-        else None,
+        items=[CheckpointRead.model_validate(c) for c in page.rows],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.api.problems import problem
 from app.auth.principal import AdminOnly, AuditReader
 from app.clock import ClockDep
@@ -127,14 +127,9 @@ def list_draws(
     """Every draw, newest first (draws are binational: both countries see them)."""
     after = decode_cursor(cursor, TIME_ID_CURSOR)
     draws = draw_service.list_draws(session, after=after, limit=limit)
-    more = len(draws) > limit
-    draws = draws[:limit]
-    last = draws[-1] if draws else None
+    page = paginate(draws, limit, lambda d: (d.created_at, d.id))
     return Page[DrawRead](
-        items=draw_views(session, draws, clock.now()),
-        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
-        if more and last
-        else None,
+        items=draw_views(session, page.rows, clock.now()), next_cursor=page.next_cursor
     )
 
 

@@ -21,7 +21,7 @@ from app.api.pagination import (
     Cursor,
     Limit,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.clock import ClockDep
@@ -180,15 +180,8 @@ def list_imports(
     """The caller's country's import jobs, newest first (a vetting officer: its own)."""
     after = decode_cursor(cursor, TIME_ID_CURSOR)
     jobs = import_service.list_jobs(session, actor, after=after, limit=limit)
-    more = len(jobs) > limit
-    jobs = jobs[:limit]
-    last = jobs[-1] if jobs else None
-    return Page[ImportJobRead](
-        items=[_read(j) for j in jobs],
-        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
-        if more and last
-        else None,
-    )
+    page = paginate(jobs, limit, lambda j: (j.created_at, j.id))
+    return Page[ImportJobRead](items=[_read(j) for j in page.rows], next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -210,12 +203,10 @@ def read_import(
     errors = import_service.row_errors(
         session, job.id, after=after[0] if after else None, limit=limit
     )
-    more = len(errors) > limit
-    errors = errors[:limit]
+    page = paginate(errors, limit, lambda e: (e.id,))
     return ImportJobDetail(
         **_read(job).model_dump(),
         errors=Page[ImportRowErrorRead](
-            items=[_error_view(e) for e in errors],
-            next_cursor=encode_cursor([errors[-1].id]) if more and errors else None,
+            items=[_error_view(e) for e in page.rows], next_cursor=page.next_cursor
         ),
     )

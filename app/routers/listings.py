@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.api.quota import ListingItemsQuota, SearchQuota, record_outcome
 from app.auth import disclosure
 from app.auth.principal import Principal, Role, require_roles
@@ -62,18 +62,13 @@ def list_listings(
     rows = listing_service.list_listings(
         session, official_id=official_id, status=status, basis=basis, after=after, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(rows, limit, lambda r: (r.listed_on, r.id))
+    rows = page.rows
     items = disclosure.listing_views(session, rows, viewer_country=actor.country)
     # Last: the quota rows and the caller's streak row stay locked from here to the commit.
     reserved.settle(session, used=len(rows))
     record_outcome(session, principal=actor, action="search", hit=bool(rows), now=clock.now())
-    return Page[ListingRead](
-        items=items,
-        next_cursor=encode_cursor([rows[-1].listed_on.isoformat(), str(rows[-1].id)])
-        if more
-        else None,
-    )
+    return Page[ListingRead](items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{listing_id}", response_model=ListingRead, responses=problem_responses(401, 403, 404))

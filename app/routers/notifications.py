@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import Principal, Role, require_roles
 from app.auth.scoping import MAX_ID, ScopedNotification
 from app.clock import ClockDep
@@ -42,10 +42,10 @@ def list_notifications(
         before_id=after[0] if after else None,
         limit=limit,
     )
-    more, rows = len(rows) > limit, rows[:limit]
+    page = paginate(rows, limit, lambda n: (n.id,))
     return Page[NotificationRead](
-        items=[NotificationRead.model_validate(n) for n in rows],
-        next_cursor=encode_cursor([rows[-1].id]) if more and rows else None,
+        items=[NotificationRead.model_validate(n) for n in page.rows],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.idempotency import Idempotency
-from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.api.quota import OfficialReadsQuota, SearchQuota, record_outcome
 from app.auth import disclosure
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
@@ -147,8 +147,8 @@ def search_officials(
         after=after,
         limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(rows, limit, lambda r: (r.official.search_name, r.official.id))
+    rows = page.rows
     items = [
         OfficialSummary(
             id=r.official.id,
@@ -164,7 +164,6 @@ def search_officials(
         )
         for r in rows
     ]
-    last = rows[-1].official if rows else None
     now = clock.now()
     official_service.audit_search(
         session,
@@ -185,7 +184,7 @@ def search_officials(
     record_outcome(session, principal=actor, action="search", hit=bool(rows), now=now)
     return Page[OfficialSummary](
         items=items,
-        next_cursor=encode_cursor([last.search_name, str(last.id)]) if more and last else None,
+        next_cursor=page.next_cursor,
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly, Authenticated
 from app.auth.scoping import LockedPolicy, ScopedPolicy
 from app.clock import ClockDep
@@ -77,12 +77,8 @@ def list_policies(
         limit=limit,
         now=clock.now(),
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[PolicyRead](
-        items=[policy_view(p) for p in rows],
-        next_cursor=encode_cursor([rows[-1].scope_key]) if more else None,
-    )
+    page = paginate(rows, limit, lambda p: (p.scope_key,))
+    return Page[PolicyRead](items=[policy_view(p) for p in page.rows], next_cursor=page.next_cursor)
 
 
 @router.get(

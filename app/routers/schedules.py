@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import Principal, Role, require_roles
 from app.auth.scoping import ScopedOfficial
 from app.clock import ClockDep
@@ -150,8 +150,7 @@ def due_list(
     rows = schedule_service.due_list(
         session, filters=filters, today=today, after=after, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(rows, limit, lambda r: (r.next_due, r.official_id))
     items = [
         DueItem(
             official_id=r.official_id,
@@ -166,12 +165,6 @@ def due_list(
             next_due=r.next_due,
             reasons=list(r.reasons),
         )
-        for r in rows
+        for r in page.rows
     ]
-    last = rows[-1] if rows else None
-    return Page[DueItem](
-        items=items,
-        next_cursor=encode_cursor([last.next_due.isoformat(), str(last.official_id)])
-        if more and last
-        else None,
-    )
+    return Page[DueItem](items=items, next_cursor=page.next_cursor)

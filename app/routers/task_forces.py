@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import Principal, Role, require_roles
 from app.clock import ClockDep
 from app.db import SessionDep
@@ -324,8 +324,8 @@ def list_events(
     tf = tf_service.get_task_force(session, actor, task_force_id)
     after = decode_cursor(cursor, ID_CURSOR)
     rows = tf_service.events(session, tf.id, after=int(after[0]) if after else None, limit=limit)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = paginate(rows, limit, lambda e: (e.id,))
+    rows = page.rows
     causes = tf_service.event_causes(session, rows, viewer_country=actor.country)
     return Page[TaskForceEventRead](
         items=[
@@ -341,5 +341,5 @@ def list_events(
             )
             for e, cause in zip(rows, causes, strict=True)
         ],
-        next_cursor=encode_cursor([rows[-1].id]) if more else None,
+        next_cursor=page.next_cursor,
     )

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
-from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly
 from app.auth.scoping import ScopedUser
 from app.clock import ClockDep
@@ -59,11 +59,9 @@ def list_users(
     users = user_service.list_users(
         session, actor=admin, after=str(after[0]) if after else None, limit=limit
     )
-    more = len(users) > limit
-    users = users[:limit]
+    page = paginate(users, limit, lambda u: (u.username,))
     return Page[UserRead](
-        items=[UserRead.model_validate(u) for u in users],
-        next_cursor=encode_cursor([users[-1].username]) if more else None,
+        items=[UserRead.model_validate(u) for u in page.rows], next_cursor=page.next_cursor
     )
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, encode_cursor
+from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import Principal, Role, require_roles
 from app.auth.scoping import ScopedWatch
 from app.clock import ClockDep
@@ -59,14 +59,8 @@ def list_watches(
     rows = watch_service.list_watches(
         session, actor=actor, active=active, after=_after(cursor), limit=limit
     )
-    more, rows = len(rows) > limit, rows[:limit]
-    last = rows[-1].watch if rows else None
-    return Page[WatchRead](
-        items=[_view(r) for r in rows],
-        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
-        if more and last
-        else None,
-    )
+    page = paginate(rows, limit, lambda r: (r.watch.created_at, r.watch.id))
+    return Page[WatchRead](items=[_view(r) for r in page.rows], next_cursor=page.next_cursor)
 
 
 @router.get("/{watch_id}", response_model=WatchRead, responses=problem_responses(401, 403, 404))
