@@ -46,7 +46,7 @@ from app.errors import Unprocessable
 from app.services.draw_math import seed_from, select
 from app.services.identifiers import blind_index, make_curp, validate_identifier
 from app.services.matching import Identity, score
-from app.services.quotas import trailing_misses, window_start
+from app.services.quotas import window_start
 
 KEY = bytes(range(32))
 
@@ -268,10 +268,3 @@ def test_quota_windows_hold_their_instant(now: dt.datetime, seconds: int) -> Non
     assert start <= now < start + dt.timedelta(seconds=seconds)
     assert window_start(start, seconds) == start
     assert start.timestamp() % seconds == 0
-
-
-@given(st.lists(st.booleans(), max_size=30))
-def test_trailing_misses_counts_the_run_after_the_last_hit(hits: list[bool]) -> None:
-    n = trailing_misses(hits)
-    assert not any(hits[len(hits) - n :])
-    assert n == len(hits) or hits[len(hits) - n - 1]
