@@ -1,16 +1,19 @@
-"""Engine and the request session (the unit of work: commit on success, roll back on error)."""
+"""Engine and the request session (the unit of work: commit on success, roll back on error),
+and the one way to act once a session's transaction is over (``after_commit``,
+``after_transaction``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -79,25 +82,72 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
-def run_after_commit(session: Session) -> None:
-    """Run the hooks services registered for after a successful commit (audit chaining,
-    outbox delivery nudges). They open their own sessions: this one is finished.
+Hook = Callable[[], object]
+_HOOKS = "after_transaction_hooks"
 
-    The write is committed whatever a hook does, so a hook's failure is logged and the other
-    hooks still run; the caller is answered as committed. Nothing is lost by it: an audit
-    event left unlinked stays in ``audit_pending`` and is linked by the next chaining (any
-    later write, ``GET /audit/verify``, ``registry sweep``), and an outbox row not nudged is
-    found by the delivery worker's next poll (docs/security.md, 3.7)."""
-    session.info.pop("audit_chain_scheduled", None)
-    hooks: list[Callable[[], object]] = session.info.pop("after_commit", [])
-    for hook in hooks:
+
+@dataclass
+class _Hooks:
+    on_commit: list[Hook] = field(default_factory=list)
+    on_end: list[Hook] = field(default_factory=list)
+    committed: bool = False
+
+
+def after_commit(session: Session, fn: Hook) -> None:
+    """Run ``fn`` once the session's current (outermost) transaction has committed; never if
+    it rolls back. Registering the same hook twice runs it once. For work that must follow a
+    committed write: audit chaining, outbox delivery nudges, an import's worker thread.
+
+    ``fn`` runs after the session has given its connection back, and opens its own session.
+    The write is committed whatever ``fn`` does, so a failure is logged and the other hooks
+    still run; the caller is answered as committed. Nothing is lost by it: an audit event left
+    unlinked stays in ``audit_pending`` and is linked by the next chaining (any later write,
+    ``GET /audit/verify``, ``registry sweep``), and an outbox row not nudged is found by the
+    delivery worker's next poll (docs/security.md, 3.7)."""
+    hooks = _hooks(session).on_commit
+    if fn not in hooks:
+        hooks.append(fn)
+
+
+def after_transaction(session: Session, fn: Hook) -> None:
+    """Run ``fn`` once the session's current (outermost) transaction has ended, whichever way:
+    for what a refused request must still leave behind (the screening an appointment gate
+    refused on, R3; a draw that a late request found past its deadline, R16). ``fn`` writes in
+    a unit of work of its own, so it never waits on the caller's locks; a failure is logged."""
+    _hooks(session).on_end.append(fn)
+
+
+def _hooks(session: Session) -> _Hooks:
+    hooks: _Hooks | None = session.info.get(_HOOKS)
+    if hooks is None:
+        hooks = session.info[_HOOKS] = _Hooks()
+        event.listen(session, "after_commit", _committed)
+        event.listen(session, "after_transaction_end", _ended)
+    return hooks
+
+
+def _committed(session: Session) -> None:
+    # Fired for savepoints too; only the outermost transaction's commit counts.
+    if not session.in_nested_transaction():
+        session.info[_HOOKS].committed = True
+
+
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    hooks: _Hooks = session.info[_HOOKS]
+    run = (hooks.on_commit if hooks.committed else []) + hooks.on_end
+    # Reset first: a later transaction of the same session starts with no hooks.
+    session.info[_HOOKS] = _Hooks()
+    for hook in run:
+        kind = "after-transaction" if hook in hooks.on_end else "after-commit"
         try:
             hook()
         except Exception as exc:
             # The class and the hook's name only: a driver error's text may quote SQL.
             log.error(
-                "after-commit hook %s failed (%s); the write is committed and the work "
-                "is picked up later",
+                "%s hook %s failed (%s); the transaction is over and the work is picked up later",
+                kind,
                 getattr(hook, "__qualname__", type(hook).__name__),
                 type(exc).__name__,
                 exc_info=exc,
@@ -118,7 +168,6 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
-    run_after_commit(session)
 
 
 @contextmanager
@@ -134,7 +183,6 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
-    run_after_commit(session)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

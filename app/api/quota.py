@@ -45,7 +45,7 @@ from app.api.pagination import MAX_LIMIT
 from app.auth.principal import SettingsDep, authenticate
 from app.clock import ClockDep
 from app.config import Settings
-from app.db import SessionDep, run_after_commit, unit_of_work
+from app.db import SessionDep, unit_of_work
 from app.domain.access import Principal
 from app.errors import TooManyRequests
 from app.services import quotas
@@ -139,8 +139,7 @@ def _counted(session: Session, count: Callable[[Session], _T]) -> _T:
         with unit_of_work(_factory(session)) as own:
             return count(own)
     result = count(session)
-    session.commit()
-    run_after_commit(session)
+    session.commit()  # its after-commit hooks run here (app.db.after_commit)
     return result
 
 

@@ -28,7 +28,6 @@ import json
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import sign_statement
 from app.config import Settings, load_settings
+from app.db import after_commit
 from app.domain.access import Principal
 from app.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
 
@@ -91,12 +91,6 @@ def link_digest(prev_hash: str, seq: int, event_id: int, event_hash: str, key: b
     return hmac.new(key, b"audit-link/v2|" + message, hashlib.sha256).hexdigest()
 
 
-def add_after_commit(session: Session, hook: Callable[[], object]) -> None:
-    hooks: list[Callable[[], object]] = session.info.setdefault("after_commit", [])
-    if hook not in hooks:
-        hooks.append(hook)
-
-
 def record(
     session: Session,
     *,
@@ -133,9 +127,8 @@ def record(
     session.flush()
     session.add(AuditPending(event_id=event.id))
     factory = session.info.get("factory")
-    if factory is not None and not session.info.get("audit_chain_scheduled"):
-        session.info["audit_chain_scheduled"] = True
-        add_after_commit(session, GroupChainer.of(factory).chain)
+    if factory is not None:
+        after_commit(session, GroupChainer.of(factory).chain)  # once per transaction
     return event
 
 

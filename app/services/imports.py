@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from app.auth.passwords import PasswordHasher
 from app.clock import Clock
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import after_commit, unit_of_work
 from app.domain.access import Principal, Role
 from app.domain.outcome import Outcome, derive_outcome
 from app.domain.vocabulary import FOR_CAUSE_REASONS
@@ -1613,4 +1613,4 @@ def start_in_background(
     def start() -> None:
         threading.Thread(target=work, name=f"import-{job_id}", daemon=True).start()
 
-    audit.add_after_commit(session, start)
+    after_commit(session, start)

@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import after_commit
 from app.domain.access import Principal, Role
 from app.errors import NotFound
 from app.models import Agency, Listing, Notification, Official, Watch, Webhook, WebhookDelivery
@@ -217,7 +218,7 @@ def enqueue_deliveries(
         session.add_all(rows)
         session.flush()
         # Wake this process's delivery thread, if it runs one, once the rows are committed.
-        audit.add_after_commit(session, delivery.wake)
+        after_commit(session, delivery.wake)
     return len(rows)
 
 

@@ -39,15 +39,15 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import ColumnElement, event, exists, func, select
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import after_transaction, unit_of_work
 from app.domain.access import Principal, Role
 from app.errors import AppError, NotFound, ServiceUnavailable
 from app.models import (
@@ -1008,7 +1008,7 @@ class GateScreening:
             with unit_of_work(factory) as own:
                 self._write(own)
 
-        _after_transaction(session, write)
+        after_transaction(session, write)
 
     def record_clear(self, session: Session, official_id: uuid.UUID) -> None:
         audit.record(
@@ -1020,23 +1020,6 @@ class GateScreening:
             details={"verdict": self.verdict, **_counts(self.found.matches)},
             now=self.now,
         )
-
-
-def _after_transaction(session: Session, fn: Callable[[], None]) -> None:
-    """Run ``fn`` once the session's current (outermost) transaction has ended, whichever way."""
-    done = False
-
-    def listener(_session: Session, transaction: SessionTransaction) -> None:
-        nonlocal done
-        if done or transaction.parent is not None:
-            return
-        done = True
-        try:
-            fn()
-        except Exception:  # the refusal stands; the reviewer can still screen by hand
-            log.exception("could not keep the appointment gate's screening")
-
-    event.listen(session, "after_transaction_end", listener)
 
 
 def gate_screening(
