@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
@@ -329,13 +329,14 @@ def listing_items_quota(
     settings: SettingsDep,
     clock: ClockDep,
     principal: Annotated[Principal, Depends(authenticate)],
-) -> Reservation:
+) -> Iterator[Reservation]:
     """Meter a page of listings by the items it may return: its ``limit`` is reserved up
     front, atomically (so concurrent pages never overrun the quota), and the route gives back
     what the page did not fill (``Reservation.settle``). A page that no longer fits is refused
     with 429 and the ``remaining`` units: a smaller page may still pass."""
     cost = page_size(request)
-    return _enforce_volume(session, settings, clock.now(), principal, "listing_items", cost)
+    reservation = _enforce_volume(session, settings, clock.now(), principal, "listing_items", cost)
+    yield from _returned_if_refused(session, reservation)
 
 
 def official_reads_quota(
@@ -343,10 +344,32 @@ def official_reads_quota(
     settings: SettingsDep,
     clock: ClockDep,
     principal: Annotated[Principal, Depends(authenticate)],
-) -> Reservation:
+) -> Iterator[Reservation]:
     """Meter a read of one official's record: one unit per read, found or not (a miss is an
     id being probed)."""
-    return _enforce_volume(session, settings, clock.now(), principal, "official_reads", 1)
+    reservation = _enforce_volume(session, settings, clock.now(), principal, "official_reads", 1)
+    yield from _returned_if_refused(session, reservation)
+
+
+def _returned_if_refused(session: Session, reservation: Reservation) -> Iterator[Reservation]:
+    """A request that fails after its reservation (a forged cursor or a bad filter: 4xx; or a
+    5xx) read nothing, so every unit it reserved goes back: invalid requests never eat a
+    caseload's budget (#19). The request's own transaction is rolled back first (it is failing
+    anyway, and on SQLite it holds the write lock the give-back needs)."""
+    try:
+        yield reservation
+    except Exception:
+        session.rollback()
+        _counted(
+            session,
+            lambda s: quotas.give_back(
+                s,
+                keys=reservation.keys,
+                window_start=reservation.window_start,
+                units=reservation.units,
+            ),
+        )
+        raise
 
 
 listing_items_quota.quota_action = "listing_items"  # type: ignore[attr-defined]
@@ -395,8 +418,10 @@ def record_outcome(
     )
 
 
-ListingItemsQuota = Annotated[Reservation, Depends(listing_items_quota)]
-OfficialReadsQuota = Depends(official_reads_quota)
+# scope="function", like the session they use: the give-back of a failed request must run
+# before the session's own teardown.
+ListingItemsQuota = Annotated[Reservation, Depends(listing_items_quota, scope="function")]
+OfficialReadsQuota = Depends(official_reads_quota, scope="function")
 ScreeningQuota = Depends(enforce_quota("screening"))
 ScreeningBatchQuota = Depends(enforce_quota("screening_batch"))
 SearchQuota = Depends(enforce_quota("search"))
