@@ -298,3 +298,22 @@ def test_interleaved_hits_do_not_hide_an_enumeration(
     [alert] = _events(factory, "security.enumeration_suspected")
     assert (alert.actor_id, alert.details["activity"]) == (clerk.id, "screening")
     assert alert.details["misses_in_window"] == 8
+
+
+def test_a_request_refused_after_its_reservation_uses_nothing(
+    volume_app: TestClient,
+    w: dict[str, Any],
+    listed: list[dict[str, Any]],
+    make_user: Any,
+) -> None:
+    """Invalid requests (a forged cursor, 422) read nothing and so cost nothing: many of them
+    leave the whole budget for the real pages (6 listing items an hour here)."""
+    reader = make_user("task_force_lead", "MX", agency_id=w["mx_tf"])
+    for _ in range(10):
+        forged = volume_app.get(
+            LISTINGS, params={"limit": 6, "cursor": "WyJ4IiwgInkiXQ"}, headers=reader.headers
+        )
+        assert_problem(forged, 422)
+    page = volume_app.get(LISTINGS, params={"limit": 6}, headers=reader.headers)
+    assert page.status_code == 200, page.text
+    assert len(page.json()["items"]) == 6
