@@ -887,6 +887,22 @@ CELLS: dict[tuple[str, str, str], tuple[set[int], str]] = {
         {403},
         "R20: only members for a U.S. commission department approve",
     ),
+    # #18 F7: vetting officers import evaluations only (the plan uploads officials), and read
+    # only their own import jobs (the plan reads an admin's).
+    **{
+        ("POST /api/v1/imports", "vetting_officer", scope): (
+            {403},
+            "R25, #18 F7: a vetting officer imports only evaluations",
+        )
+        for scope in ("own_agency", "other_agency", "other_country")
+    },
+    **{
+        ("GET /api/v1/imports/{import_id}", "vetting_officer", scope): (
+            {404},
+            "#18 F7: a vetting officer reads only its own import jobs",
+        )
+        for scope in ("own_agency", "other_agency")
+    },
 }
 
 REFUSED = {403, 404}
