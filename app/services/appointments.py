@@ -14,7 +14,7 @@ from app.config import Settings
 from app.domain.access import Principal, Role
 from app.domain.vocabulary import FOR_CAUSE_REASONS, TIER_ORDER
 from app.errors import Conflict, Forbidden, NotFound
-from app.models import Appointment, Listing, Official, Separation
+from app.models import Appointment, Listing, ListingEvent, Official, Separation
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
 from app.services.listings import open_listing
@@ -451,8 +451,6 @@ def record_separation(
                 )
             )
         if listing is not None:
-            from app.models import ListingEvent
-
             session.add(
                 ListingEvent(
                     listing_id=listing.id,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from app.domain.access import Principal
 from app.domain.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.models import Agency, Evaluation, Listing, Official
+from app.models import Agency, Evaluation, Listing, Notification, Official
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
 from app.services.dates import add_months
@@ -284,7 +284,6 @@ def _notify_owning_country(
     verdict level, so that its own vetting body decides whether to vet and list. The notice
     goes to the official's employing agency (its inbox and webhooks) and, with no active
     appointment, to the country's admins."""
-    from app.models import Notification
     from app.services.notifications import enqueue_deliveries
 
     appointment = current_appointment(session, official.id)

@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound
-from app.models import Agency, Appointment, Listing, Official, OfficialIdentifier, OfficialNameKey
+from app.models import (
+    Agency,
+    Appointment,
+    Listing,
+    Official,
+    OfficialIdentifier,
+    OfficialNameKey,
+    User,
+)
 from app.models.listing import BLOCKING_STATUSES
 from app.services import audit
 from app.services.identifiers import (
@@ -444,8 +452,6 @@ def link_user_to_official(
     now: dt.datetime,
 ) -> None:
     """R13: tie an account to the official record of the person behind it."""
-    from app.models import User
-
     user = session.get(User, user_id)
     if user is None or user.country != actor.country:
         raise NotFound("No such user", code="USER_NOT_FOUND")

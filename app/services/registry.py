@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.access import Principal
 from app.errors import NotFound
-from app.models import Agency, Appointment, Listing, Official
+from app.models import Agency, Appointment, Listing, Official, TaskForceMember, TaskForceNomination
 from app.models.listing import BLOCKING_STATUSES
 
 
@@ -35,8 +35,6 @@ def _get_official(session: Session, official_id: uuid.UUID, *, lock: bool = Fals
 def has_cross_border_reason(session: Session, official_id: uuid.UUID) -> bool:
     """Whether the other country may see this official at verdict level (R9, R24): the person
     is listed, or is a nominee or member of a joint task force."""
-    from app.models import TaskForceMember, TaskForceNomination
-
     listed = exists().where(Listing.official_id == official_id)
     nominated = exists().where(
         TaskForceNomination.official_id == official_id, TaskForceNomination.status == "open"

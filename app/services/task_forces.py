@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import unit_of_work
 from app.domain.access import Principal, Role
 from app.domain.vocabulary import SENIOR_TIERS
 from app.errors import Conflict, NotFound
@@ -838,8 +839,6 @@ def sweep_task_forces(factory: sessionmaker[Session], *, now: dt.datetime) -> in
     R19): refresh every live task force, each in its own short transaction. Safe to run
     repeatedly and concurrently: the row lock and the recorded status make a transition land
     once. Returns how many transitions were recorded."""
-    from app.db import unit_of_work
-
     with factory() as session:
         ids = list(session.scalars(select(TaskForce.id).where(TaskForce.dissolved_at.is_(None))))
     recorded = 0

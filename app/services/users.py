@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.auth.passwords import PasswordHasher
 from app.domain.access import Principal, Role
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.models import Agency, User
+from app.models import Agency, Official, User
 from app.services import audit
 
 AGENCY_FREE_ROLES = {Role.ADMIN.value, Role.AUDITOR.value}
@@ -43,7 +43,6 @@ def _check_agency(session: Session, agency_id: uuid.UUID | None, country: str) -
 def _check_official(session: Session, official_id: uuid.UUID | None, country: str) -> None:
     if official_id is None:
         return
-    from app.models import Official
 
     official = session.get(Official, official_id)
     if official is None or official.country != country:
