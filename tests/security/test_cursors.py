@@ -71,7 +71,7 @@ FORGED = {
     "nulls": encode_cursor([None, None]),
     "not-base64": "%%%not base64%%%",
     "not-json": _raw("[1, 2"),
-    "json-object": encode_cursor({"a": 1}),
+    "json-object": _raw(json.dumps({"a": 1})),
     "json-string": _raw(json.dumps("x")),
     "empty-list": encode_cursor([]),
     "three-strings": encode_cursor(["x", "y", "z"]),
