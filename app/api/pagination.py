@@ -70,7 +70,8 @@ def _cursor_value(value: object) -> str:
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps(list(values), separators=(",", ":"), default=_cursor_value).encode()
+    # A tuple is a JSON array too; anything else is encoded as given (no list() coercion).
+    raw = json.dumps(values, separators=(",", ":"), default=_cursor_value).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
