@@ -673,7 +673,7 @@ def prepare_official(
 
 RowIdentity = tuple[str, str, str | None, dt.date, tuple[str, ...]]
 """(given names, first surname, second surname, date of birth, blocking keys) of a row: what
-the writer screens against the listings (R3, ``screening.gate_registrations``)."""
+the writer screens against the listings (R3, ``screening.screen_registrations``)."""
 
 OfficialMeta = tuple[int, int, str, tuple[str, ...], tuple[str, ...], RowIdentity]
 """(line, end_line, source_ref, schemes, blind indexes, identity) of an accepted official

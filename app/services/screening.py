@@ -1109,62 +1109,6 @@ def gate_registration(
     return GateScreening(actor=actor, query=q, found=found, now=now)
 
 
-def _listed_keys(session: Session, keys: Sequence[str]) -> set[str]:
-    """Which of these blocking keys some listed official holds: one indexed statement per
-    2,000 keys, so a batch of new people with no listed look-alike costs no more."""
-    out: set[str] = set()
-    for chunk in _chunks(keys):
-        out.update(
-            session.scalars(
-                select(OfficialNameKey.key)
-                .where(OfficialNameKey.key.in_(chunk), _listed(OfficialNameKey.official_id))
-                .distinct()
-            )
-        )
-    return out
-
-
-def gate_registrations(
-    session: Session,
-    *,
-    actor: Principal,
-    settings: Settings,
-    items: Sequence[RegistrationIdentity],
-    now: dt.datetime,
-) -> list[GateScreening | None]:
-    """``gate_registration`` for a whole import batch, set-wise (R3, docs/import.md): the
-    batch's blocking keys and identifiers are looked up among listed officials once; only the
-    items sharing one go on to ``_match_all``, which screens them all with a constant number
-    of statements. ``None`` for an item with nothing in common with any listed official."""
-    keys = sorted({k for item in items for k in item.keys or ()})
-    indexes = sorted({index for item in items for _scheme, index in item.identifiers})
-    hit_keys = _listed_keys(session, keys) if keys else set()
-    hit_indexes: set[str] = set()
-    for chunk in _chunks(indexes):
-        hit_indexes.update(
-            session.scalars(
-                select(OfficialIdentifier.blind_index).where(
-                    OfficialIdentifier.blind_index.in_(chunk),
-                    _listed(OfficialIdentifier.official_id),
-                )
-            )
-        )
-    out: list[GateScreening | None] = [None] * len(items)
-    hits = [
-        n
-        for n, item in enumerate(items)
-        if item.keys is None
-        or not hit_keys.isdisjoint(item.keys)
-        or any(index in hit_indexes for _scheme, index in item.identifiers)
-    ]
-    screened = screen_registrations(
-        session, actor=actor, settings=settings, items=[items[n] for n in hits], now=now
-    )
-    for n, gate in zip(hits, screened, strict=True):
-        out[n] = gate
-    return out
-
-
 def screen_registrations(
     session: Session,
     *,
