@@ -965,18 +965,23 @@ class GateScreening:
             if m.verdict == "listed" and m.listing is not None and m.listing.blocking
         ]
 
-    def _write(self, session: Session) -> None:
+    def records(self, batch_id: uuid.UUID | None) -> tuple[Screening, list[ScreeningMatch]]:
+        """The screening and its match rows, under the id the refusal already named."""
         screening, rows = _build(
             actor=self.actor,
             q=self.query,
             found=self.found,
             purpose=GATE_PURPOSE,
-            batch_id=None,
+            batch_id=batch_id,
             now=self.now,
         )
         screening.id = self.screening_id
         for row in rows:
             row.screening_id = self.screening_id
+        return screening, rows
+
+    def _write(self, session: Session) -> None:
+        screening, rows = self.records(None)
         session.add(screening)
         session.flush()
         session.add_all(rows)
@@ -1147,17 +1152,7 @@ def keep_gate_batch(session: Session, gates: Sequence[GateScreening], *, now: dt
         screenings: list[Screening] = []
         matches: list[ScreeningMatch] = []
         for gate in chunk:
-            screening, rows = _build(
-                actor=gate.actor,
-                q=gate.query,
-                found=gate.found,
-                purpose=GATE_PURPOSE,
-                batch_id=batch_id,
-                now=gate.now,
-            )
-            screening.id = gate.screening_id
-            for row in rows:
-                row.screening_id = gate.screening_id
+            screening, rows = gate.records(batch_id)
             screenings.append(screening)
             matches.extend(rows)
         session.add_all(screenings)
