@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
+from app.api.idempotency import Idempotency
 from app.api.pagination import (
     ID_CURSOR,
     TIME_ID_CURSOR,
@@ -121,8 +122,14 @@ def create_checkpoint(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-) -> CheckpointRead:
-    """Sign the chain head (EdDSA compact JWS, key in /.well-known/jwks.json) for export."""
+    idem: Idempotency,
+) -> CheckpointRead | Response:
+    """Sign the chain head (EdDSA compact JWS, key in /.well-known/jwks.json) for export.
+    Accepts ``Idempotency-Key`` (DESIGN §5): a retry returns the first checkpoint."""
+    if (replay := idem.replay()) is not None:
+        return replay
     _link_pending(request, session)
     cp = audit_service.checkpoint(session, settings=settings, actor=reader, now=clock.now())
-    return CheckpointRead.model_validate(cp)
+    result = CheckpointRead.model_validate(cp)
+    idem.remember(201, result)
+    return result

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
+from app.api.idempotency import Idempotency
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.auth.scoping import LockedOverride, ScopedOverride
 from app.clock import ClockDep
@@ -56,9 +57,12 @@ def request_override(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-) -> OverrideRead:
+    idem: Idempotency,
+) -> OverrideRead | Response:
     """R20: requested by the task force's lead or an admin; pending until every required
     department's commission member approves."""
+    if (replay := idem.replay()) is not None:
+        return replay
     now = clock.now()
     override = override_service.request_override(
         session,
@@ -70,7 +74,9 @@ def request_override(
         now=now,
     )
     required = tuple(settings.override_departments)
-    return _read(override_service.view(session, override, now, required, viewer=actor))
+    result = _read(override_service.view(session, override, now, required, viewer=actor))
+    idem.remember(201, result)
+    return result
 
 
 @router.get("", response_model=Page[OverrideRead], responses=problem_responses(401, 403))
@@ -121,13 +127,18 @@ def approve_override(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-) -> OverrideRead:
+    idem: Idempotency,
+) -> OverrideRead | Response:
     """R20: one approval per department counts; the requester cannot approve."""
+    if (replay := idem.replay()) is not None:
+        return replay
     now, required = clock.now(), tuple(settings.override_departments)
     override = override_service.approve(
         session, actor=actor, override_id=override.id, required=required, now=now
     )
-    return _read(override_service.view(session, override, now, required, viewer=actor))
+    result = _read(override_service.view(session, override, now, required, viewer=actor))
+    idem.remember(201, result)
+    return result
 
 
 @router.post(

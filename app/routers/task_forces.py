@@ -137,10 +137,13 @@ def nominate(
     actor: Manager,
     session: SessionDep,
     clock: ClockDep,
-) -> NominationRead:
+    idem: Idempotency,
+) -> NominationRead | Response:
     """R18: a lead nominates first; a nominee may be vetted (reciprocally too) while nominated.
     Each country nominates only its own officials: the task force's managers theirs, the other
     country's admin its own (#18 F3, R24)."""
+    if (replay := idem.replay()) is not None:
+        return replay
     tf = tf_service.task_force_for_nomination(session, actor, task_force_id, body.official_id)
     nomination = tf_service.nominate(
         session,
@@ -150,7 +153,9 @@ def nominate(
         role=body.role.value,
         now=clock.now(),
     )
-    return NominationRead.model_validate(nomination)
+    result = NominationRead.model_validate(nomination)
+    idem.remember(201, result)
+    return result
 
 
 @router.get(
@@ -216,9 +221,12 @@ def add_member(
     actor: Manager,
     session: SessionDep,
     clock: ClockDep,
-) -> MemberRead:
+    idem: Idempotency,
+) -> MemberRead | Response:
     """R18: only an eligible nominee joins (409 with reason codes otherwise, unless an active
     override covers them); rank and seniority never exempt anyone (R17)."""
+    if (replay := idem.replay()) is not None:
+        return replay
     tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
     member = tf_service.add_member(
         session, actor=actor, tf=tf, official_id=body.official_id, now=clock.now()
@@ -226,7 +234,9 @@ def add_member(
     from app.models import Official
 
     official = session.get(Official, member.official_id)
-    return _member_read(member, official, actor.country)
+    result = _member_read(member, official, actor.country)
+    idem.remember(201, result)
+    return result
 
 
 @router.get(
