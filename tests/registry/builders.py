@@ -134,3 +134,69 @@ def with_result(component: str, result: str) -> list[dict[str, str]]:
         {"type": c["type"], "result": result if c["type"] == component else "pass"}
         for c in ALL_PASS
     ]
+
+
+DISTINCT_GIVEN = (
+    "ABEL",
+    "BRENDA",
+    "CIRO",
+    "DALIA",
+    "EFRAIN",
+    "FABIOLA",
+    "GASPAR",
+    "HILDA",
+    "ISMAEL",
+    "JIMENA",
+    "KEVIN",
+    "LETICIA",
+    "MOISES",
+    "NAYELI",
+    "OSVALDO",
+    "PAULINA",
+    "QUIRINO",
+    "ROCIO",
+    "SAUL",
+    "TERESA",
+    "ULISES",
+    "VIRIDIANA",
+    "WENCESLAO",
+    "XIMENA",
+    "YAEL",
+    "ZOILA",
+)
+DISTINCT_SURNAMES = (
+    "ALVARADO",
+    "BECERRA",
+    "CASTANEDA",
+    "DOMINGUEZ",
+    "ESPINOZA",
+    "FUENTES",
+    "GALINDO",
+    "HUERTA",
+    "IBARRA",
+    "JUAREZ",
+    "LEDESMA",
+    "MORENO",
+    "NAVARRO",
+    "OROZCO",
+    "PACHECO",
+    "QUINTERO",
+    "ROSALES",
+    "SALAZAR",
+    "TREVINO",
+    "URIBE",
+    "VELAZQUEZ",
+    "ZAMORA",
+)
+
+
+def distinct_names(n: int) -> tuple[str, str, str]:
+    """(given names, first surname, second surname) of the n-th of many people whose names are
+    far apart: registering one never resembles another to the R3 gate's name screening, so
+    tests that register many people and list some of them are not held for review."""
+    g, s = len(DISTINCT_GIVEN), len(DISTINCT_SURNAMES)
+    return (
+        DISTINCT_GIVEN[n % g],
+        DISTINCT_SURNAMES[(n // g) % s],
+        DISTINCT_SURNAMES[(n // g // s + 7) % s],
+    )

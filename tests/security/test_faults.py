@@ -56,7 +56,7 @@ from app.models import (
 )
 from tests.api.test_conventions import assert_problem, user_body
 from tests.conftest import upgrade
-from tests.registry.builders import make_agency, official_body, with_result
+from tests.registry.builders import distinct_names, make_agency, official_body, with_result
 from tests.security.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,60 +157,6 @@ def _count(factory: sessionmaker[Session], model: Any, *where: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-_GIVEN = (
-    "ABEL",
-    "BRENDA",
-    "CIRO",
-    "DALIA",
-    "EFRAIN",
-    "FABIOLA",
-    "GASPAR",
-    "HILDA",
-    "ISMAEL",
-    "JIMENA",
-    "KEVIN",
-    "LETICIA",
-    "MOISES",
-    "NAYELI",
-    "OSVALDO",
-    "PAULINA",
-    "QUIRINO",
-    "ROCIO",
-    "SAUL",
-    "TERESA",
-    "ULISES",
-    "VIRIDIANA",
-    "WENCESLAO",
-    "XIMENA",
-    "YAEL",
-    "ZOILA",
-)
-_SURNAMES = (
-    "ALVARADO",
-    "BECERRA",
-    "CASTANEDA",
-    "DOMINGUEZ",
-    "ESPINOZA",
-    "FUENTES",
-    "GALINDO",
-    "HUERTA",
-    "IBARRA",
-    "JUAREZ",
-    "LEDESMA",
-    "MORENO",
-    "NAVARRO",
-    "OROZCO",
-    "PACHECO",
-    "QUINTERO",
-    "ROSALES",
-    "SALAZAR",
-    "TREVINO",
-    "URIBE",
-    "VELAZQUEZ",
-    "ZAMORA",
-)
-
-
 @pytest.mark.postgres_only
 def test_database_loss_answers_503_and_the_service_recovers_by_itself(
     settings: Settings,
@@ -239,11 +185,7 @@ def test_database_loss_answers_503_and_the_service_recovers_by_itself(
         # person clear of the R3 gate, which name-screens registrations against the people
         # this test lists (a look-alike would rightly be held for review).
         dob = dt.date(1960, 1, 1) + dt.timedelta(days=n)
-        given, first, second = (
-            _GIVEN[n % len(_GIVEN)],
-            _SURNAMES[(n // len(_GIVEN)) % len(_SURNAMES)],
-            _SURNAMES[(n // len(_GIVEN) // len(_SURNAMES) + 7) % len(_SURNAMES)],
-        )
+        given, first, second = distinct_names(n)
         body = official_body(police, given=given, first=first, second=second, dob=dob)
         return Attempt(uuid.uuid4().hex, "/api/v1/officials", body)
 
