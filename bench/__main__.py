@@ -5,6 +5,7 @@ python -m bench run --size 100k            # a measurement
 python -m bench run --size 100k --import-only --phases officials,evaluations   # import only
 python -m bench generate --size 1m --out bench/.data/1m
 python -m bench ab --database bvr_bench_1m --a ../old-checkout --b .   # A/B of two servers
+python -m bench wrk --size 10k --checkout old=../old --checkout new=.   # wrk vs a bare endpoint
 """
 
 from __future__ import annotations
@@ -142,6 +143,47 @@ def ab(
         results_dir=results_dir,
     )
     typer.echo(f"A/B: {out}")
+
+
+@cli.command()
+def wrk(
+    size: Annotated[str, typer.Option(callback=_size, help="10k or 100k")] = "10k",
+    database: Annotated[str, typer.Option(help="Created once, kept between runs")] = "bvr_wrk",
+    checkout: Annotated[
+        list[str] | None,
+        typer.Option(help="LABEL=PATH of a checkout to serve (repeatable); default HEAD=."),
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    duration: Annotated[float, typer.Option(min=1, max=600, help="Seconds per route")] = 10.0,
+    warmup: Annotated[float, typer.Option(min=1, max=60)] = 2.0,
+    transaction_rounds: Annotated[
+        int, typer.Option(min=0, help="Rounds that count transactions per request")
+    ] = 1,
+    fresh: Annotated[bool, typer.Option(help="Rebuild the database")] = False,
+    results_dir: Annotated[Path, typer.Option()] = Path("bench/results"),
+) -> None:
+    """The request path against a bare FastAPI endpoint with wrk (bench/wrk.py)."""
+    from bench.wrk import compare
+
+    checkouts: list[tuple[str, Path]] = []
+    for item in checkout or ["HEAD=."]:
+        label, sep, path = item.partition("=")
+        if not sep or not label:
+            raise typer.BadParameter("LABEL=PATH", param_hint="--checkout")
+        checkouts.append((label, Path(path).resolve()))
+    out = compare(
+        size=size,
+        database=database,
+        checkouts=checkouts,
+        rounds=rounds,
+        duration=duration,
+        warmup=warmup,
+        transaction_rounds=transaction_rounds,
+        fresh=fresh,
+        results_dir=results_dir,
+    )
+    if out is not None:
+        typer.echo(f"wrk: {out}")
 
 
 @cli.command("generate")

@@ -130,7 +130,15 @@ def server_env(settings: Settings) -> dict[str, str]:
     env["REGISTRY_DATABASE_POOL_SIZE"] = "10"
     # The bench measures capacity, not the enumeration limits of docs/security.md: its few
     # users send far more than a person would, so their quotas are lifted.
-    for quota in ("QUOTA_SCREENINGS", "QUOTA_SCREENING_ITEMS", "QUOTA_SEARCHES"):
+    for quota in (
+        "QUOTA_SCREENINGS",
+        "QUOTA_SCREENING_ITEMS",
+        "QUOTA_SEARCHES",
+        "QUOTA_LISTING_ITEMS",
+        "QUOTA_LISTING_ITEMS_PER_AGENCY",
+        "QUOTA_OFFICIAL_READS",
+        "QUOTA_OFFICIAL_READS_PER_AGENCY",
+    ):
         env[f"REGISTRY_{quota}"] = str(10**9)
     env["REGISTRY_ENUMERATION_MISS_THRESHOLD"] = str(10**9)
     return env

@@ -24,9 +24,17 @@ class Server:
     """``uvicorn app.main:create_app --factory`` with one worker: the "one server process" of
     DESIGN §6. Only loopback."""
 
-    def __init__(self, env: dict[str, str], log: Path, root: Path = ROOT) -> None:
-        # ``root``: the checkout whose ``app`` is served (``python -m bench ab`` serves two).
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        root: Path = ROOT,
+        app: str = "app.main:create_app",
+    ) -> None:
+        # ``root``: the checkout whose ``app`` is served (``python -m bench ab`` serves two);
+        # ``app``: the factory (``bench.bare:create_app``, the bare endpoint of ``bench wrk``).
         self.root = root
+        self.app = app
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -40,7 +48,7 @@ class Server:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "app.main:create_app",
+                self.app,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -53,7 +61,8 @@ class Server:
                 "warning",
             ],
             cwd=self.root,
-            env=self.env,
+            # The bench's own directory stays importable when another checkout is served.
+            env=self.env | {"PYTHONPATH": f"{self.root}:{ROOT}"},
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
