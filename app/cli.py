@@ -101,7 +101,7 @@ def create_user(
     agency: Annotated[str | None, typer.Option(help="Agency id")] = None,
 ) -> None:
     """Create a user (the first admin of a country, or a machine client's account)."""
-    from app.services.users import create_user as create
+    from app.services.accounts.users import create_user as create
 
     settings = load_settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
@@ -128,7 +128,7 @@ def create_user(
 def seed_agencies() -> None:
     """Load the reference set of both countries' agencies (idempotent: adds only what is
     missing)."""
-    from app.services.agency_seed import seed_agencies as seed
+    from app.services.registry.agency_seed import seed_agencies as seed
 
     settings = load_settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
@@ -147,9 +147,9 @@ def sweep(
     deadlines (R15, R16), and task forces suspended or reinstated by the clock (R19). Safe to
     run repeatedly and from several processes at once. With --json, standard output is one
     JSON document; warnings and logs go to standard error."""
-    from app.services.audit import chain
-    from app.services.sweep import run_sweep
-    from app.services.task_forces import sweep_task_forces
+    from app.services.audit.audit import chain
+    from app.services.revetting.sweep import run_sweep
+    from app.services.task_forces.task_forces import sweep_task_forces
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

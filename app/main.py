@@ -55,8 +55,8 @@ from app.routers import (
     well_known,
 )
 from app.schemas.common import Problem
-from app.services.bootstrap import bootstrap_admin
-from app.services.delivery import DeliveryWorker
+from app.services.accounts.bootstrap import bootstrap_admin
+from app.services.notifications.delivery import DeliveryWorker
 
 log = logging.getLogger(__name__)
 

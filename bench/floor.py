@@ -78,9 +78,11 @@ def capture_all(
     seed: int,
 ) -> tuple[dict[str, list[Captured]], dict[str, str]]:
     """Captured statement sets per scenario; and why a scenario could not be captured."""
-    from app.services import eligibility, schedules, screening, task_forces
-    from app.services import users as user_service
-    from app.services.officials import IdentifierInput
+    from app.services.accounts import users as user_service
+    from app.services.registry.officials import IdentifierInput
+    from app.services.revetting import schedules
+    from app.services.screening import screening
+    from app.services.task_forces import eligibility, task_forces
 
     now = Clock().now()
     rng = random.Random(seed)
@@ -160,7 +162,7 @@ def statements_per_compliance(
     engine: Engine, factory: sessionmaker[Session], actor: Principal, samples: Samples
 ) -> dict[str, int]:
     """Statements one compliance answer sends, for the 100-member roster and the smallest."""
-    from app.services import task_forces
+    from app.services.task_forces import task_forces
 
     now = Clock().now()
     out: dict[str, int] = {}

@@ -37,8 +37,8 @@ from faker.providers.person.es_MX import Provider as MxNames
 from stdnum.exceptions import ValidationError
 from stdnum.us import ssn as stdnum_ssn
 
-from app.services.agency_seed import load_seed
-from app.services.identifiers import make_curp, make_rfc
+from app.services.registry.agency_seed import load_seed
+from app.services.registry.identifiers import make_curp, make_rfc
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 DEFAULT_SEED = 20261127

@@ -2,7 +2,8 @@
 
 The database is created (and later dropped) by the bench; it never touches another one. Users
 are created directly; officials, evaluations and separations go through
-``app.services.imports.run_job`` exactly as ``registry import`` runs them; task forces and their
+``app.services.imports.imports.run_job`` exactly as ``registry import`` runs them; task forces and
+their
 members are inserted directly (there is no import for them), as the issue allows.
 """
 
@@ -30,9 +31,9 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.domain.access import Principal
 from app.models import Agency, Listing, Official, TaskForce, TaskForceMember, User
-from app.services import imports as import_service
-from app.services.agency_seed import seed_agencies
-from app.services.users import create_user
+from app.services.accounts.users import create_user
+from app.services.imports import imports as import_service
+from app.services.registry.agency_seed import seed_agencies
 from bench.generate import Manifest
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

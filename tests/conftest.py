@@ -32,7 +32,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.main import create_app
-from app.services.users import create_user
+from app.services.accounts.users import create_user
 
 # A run lands only when it passes, so by default every property test draws the same examples on
 # every run (a failure reproduces, and never depends on the day's luck). HYPOTHESIS_PROFILE=explore

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clock import FixedClock
 from app.db import unit_of_work
 from app.models import AuditEvent, AuditLink, AuditPending
-from app.services import audit
-from app.services.users import create_user
+from app.services.accounts.users import create_user
+from app.services.audit import audit
 from tests.api.test_conventions import USERS, user_body
 
 pytestmark = pytest.mark.postgres_only

@@ -14,7 +14,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.db import unit_of_work
 from app.models import AuditLink, AuditPending
-from app.services import audit
+from app.services.audit import audit
 
 WRITERS = 8
 

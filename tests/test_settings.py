@@ -26,7 +26,7 @@ from app.config import (
 )
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.main import create_app
-from app.services.agency_seed import seed_agencies
+from app.services.registry.agency_seed import seed_agencies
 from tests.conftest import T0
 
 

@@ -48,7 +48,7 @@ from app.config import Settings
 from app.db import SessionDep, unit_of_work
 from app.domain.access import Principal
 from app.errors import TooManyRequests
-from app.services import quotas
+from app.services.audit import quotas
 
 _T = TypeVar("_T")
 DEFAULT_PAGE_SIZE = 50  # the routes' ``limit`` default

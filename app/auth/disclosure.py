@@ -30,10 +30,10 @@ from app.schemas.official import (
     OfficialRead,
 )
 from app.schemas.screening import CandidateRead, MatchRead, PreviousDecisionRead
-from app.services import appointments as appointment_service
-from app.services import listings as listing_service
-from app.services import officials as official_service
-from app.services.screening import Match
+from app.services.registry import appointments as appointment_service
+from app.services.registry import listings as listing_service
+from app.services.registry import officials as official_service
+from app.services.screening.screening import Match
 
 
 def sees_full(viewer: Principal | str, country: str) -> bool:

@@ -38,14 +38,14 @@ from app.models import (
     User,
     VettingPolicy,
 )
-from app.services import agencies as agency_service
-from app.services import notifications as notification_service
-from app.services import overrides as override_service
-from app.services import policies as policy_service
-from app.services import screening as screening_service
-from app.services import users as user_service
-from app.services import watches as watch_service
-from app.services.registry import own_country_official, visible_official
+from app.services.accounts import users as user_service
+from app.services.notifications import notifications as notification_service
+from app.services.registry import agencies as agency_service
+from app.services.registry.registry import own_country_official, visible_official
+from app.services.revetting import policies as policy_service
+from app.services.screening import screening as screening_service
+from app.services.screening import watches as watch_service
+from app.services.task_forces import overrides as override_service
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
@@ -86,7 +86,7 @@ def evaluable_official(
     """An official the caller may record an evaluation of, locked: its own country's, or a
     nominee or member of a joint task force across the border (R25, reciprocal); 404
     otherwise. The trigger rule (reciprocal only across) stays with the body's rules."""
-    from app.services.task_forces import is_nominee_or_member
+    from app.services.task_forces.task_forces import is_nominee_or_member
 
     official = _official_or_404(session, official_id, lock=True)
     if official.country != actor.country and not is_nominee_or_member(session, official.id):
@@ -228,7 +228,7 @@ def locked_override(
 ) -> Override:
     """As ``scoped_override``, with the override's row lock held to the commit (approvals)."""
     from app.models import TaskForce
-    from app.services import task_forces as tf_service
+    from app.services.task_forces import task_forces as tf_service
 
     override = session.get(Override, override_id, with_for_update=True)
     if override is None:

@@ -14,7 +14,7 @@ import typer
 
 from app.config import load_settings
 from app.db import make_engine, make_sessionmaker
-from app.services.delivery import DEFAULT_BATCH, DEFAULT_CONCURRENCY, DeliveryWorker
+from app.services.notifications.delivery import DEFAULT_BATCH, DEFAULT_CONCURRENCY, DeliveryWorker
 
 app = typer.Typer(help="Deliver notification webhooks from the outbox")
 

@@ -33,8 +33,8 @@ from app.domain.access import Country
 from app.errors import AppError
 from app.models import ImportJob, ImportRowError
 from app.schemas.imports import ImportFormat, ImportKind
-from app.services import imports as import_service
-from app.services.import_rows import FileError
+from app.services.imports import imports as import_service
+from app.services.imports.import_rows import FileError
 
 app = typer.Typer(
     help="Bulk import of officials, evaluations and separations (docs/import.md)",

@@ -3,7 +3,8 @@
 ``registry sweep`` itself is ``app.cli.sweep``: it runs these checks, then the task-force
 transitions (R19), then links pending audit events, and prints one report (one JSON document
 with ``--json``). ``app`` here is a standalone typer with ``run`` for the revetting checks
-alone. Safe to run repeatedly and from several machines at once (see ``app.services.sweep``).
+alone. Safe to run repeatedly and from several machines at once (see
+``app.services.revetting.sweep``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typer
 from app.clock import Clock
 from app.config import load_settings
 from app.db import make_engine, make_sessionmaker
-from app.services.sweep import SweepReport, run_sweep
+from app.services.revetting.sweep import SweepReport, run_sweep
 
 app = typer.Typer(help="Record time-driven transitions (validity ends, deadlines)")
 

@@ -1,6 +1,7 @@
 """Name normalisation shared by screening, watches and the request schemas (R11, R12a, R12b).
 
-Pure: no database, no HTTP. ``app.services.matching`` scores names after this normalisation;
+Pure: no database, no HTTP. ``app.services.screening.matching`` scores names after this
+normalisation;
 the schemas use it to refuse names that normalise to nothing.
 """
 

@@ -87,7 +87,7 @@ class ObligationKind(enum.StrEnum):
 
 class EligibilityReason(enum.StrEnum):
     """Why an official is not eligible (R17, R21), in the order they are reported; each is
-    described in ``app.services.eligibility``."""
+    described in ``app.services.task_forces.eligibility``."""
 
     NOT_ACTIVE = "NOT_ACTIVE"
     LISTED = "LISTED"

@@ -23,7 +23,7 @@ from app.schemas.agency import (
     Sector,
 )
 from app.schemas.common import Page, problem_responses
-from app.services import agencies as agency_service
+from app.services.registry import agencies as agency_service
 
 router = APIRouter(prefix="/agencies", tags=["agencies"])
 

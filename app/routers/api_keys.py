@@ -9,7 +9,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.user import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.services import api_keys as key_service
+from app.services.accounts import api_keys as key_service
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 

@@ -21,8 +21,8 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.audit import AuditEventRead, AuditVerifyRead, CheckpointRead
 from app.schemas.common import Page, problem_responses
-from app.services import audit as audit_service
-from app.services import audit_queries
+from app.services.audit import audit as audit_service
+from app.services.audit import audit_queries
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -10,8 +10,8 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import problem_responses
 from app.schemas.user import Me, TokenResponse
-from app.services import auth as auth_service
-from app.services import users as user_service
+from app.services.accounts import auth as auth_service
+from app.services.accounts import users as user_service
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -27,7 +27,7 @@ from app.schemas.draw import (
     RevealCreate,
     SelectionRead,
 )
-from app.services import draws as draw_service
+from app.services.revetting import draws as draw_service
 
 router = APIRouter(prefix="/draws", tags=["draws"])
 

@@ -11,7 +11,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import problem_responses
 from app.schemas.eligibility import EligibilityRead
-from app.services import eligibility as eligibility_service
+from app.services.task_forces import eligibility as eligibility_service
 
 router = APIRouter(prefix="/officials", tags=["eligibility"])
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.api.problems import problem
 from app.config import Settings
 from app.schemas.common import problem_responses
-from app.services.overrides import missing_departments
+from app.services.task_forces.overrides import missing_departments
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from app.schemas.imports import (
     ImportRowErrorRead,
     ImportStatus,
 )
-from app.services import imports as import_service
+from app.services.imports import imports as import_service
 
 # Admins import officials and separations of their country; vetting officers import the
 # evaluations their own vetting body conducted and follow their own jobs (R25, #18 F7;

@@ -16,7 +16,7 @@ from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.listing import AppealCreate, AppealDecision, AppealRead
 from app.schemas.official import ListingRead
-from app.services import listings as listing_service
+from app.services.registry import listings as listing_service
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 

@@ -13,7 +13,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.notification import NotificationRead
-from app.services import notifications as notification_service
+from app.services.notifications import notifications as notification_service
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

@@ -35,9 +35,9 @@ from app.schemas.official import (
     SeparationCreate,
     SeparationRead,
 )
-from app.services import appointments as appointment_service
-from app.services import evaluations as evaluation_service
-from app.services import officials as official_service
+from app.services.registry import appointments as appointment_service
+from app.services.registry import officials as official_service
+from app.services.revetting import evaluations as evaluation_service
 
 router = APIRouter(prefix="/officials", tags=["officials"])
 
@@ -367,7 +367,7 @@ def record_evaluation(
         return replay
     types = [c.type for c in body.components]
     if len(set(types)) != len(types):
-        from app.services.users import field_error
+        from app.services.accounts.users import field_error
 
         raise field_error("body.components", "each component type may appear once")
     recorded = evaluation_service.record_evaluation(

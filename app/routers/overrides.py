@@ -12,7 +12,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.task_force import ApprovalRead, OverrideCreate, OverrideRead, OverrideRevoke
-from app.services import overrides as override_service
+from app.services.task_forces import overrides as override_service
 
 router = APIRouter(prefix="/overrides", tags=["overrides"])
 

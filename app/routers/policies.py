@@ -25,7 +25,7 @@ from app.schemas.policy import (
     PolicyUpdate,
     PolicyVersionRead,
 )
-from app.services import policies as policy_service
+from app.services.revetting import policies as policy_service
 
 router = APIRouter(prefix="/policies", tags=["policies"])
 

@@ -18,9 +18,9 @@ from app.domain.vocabulary import ObligationKind, RankTier, ScheduleState
 from app.schemas.agency import Sector
 from app.schemas.common import Page, problem_responses
 from app.schemas.schedule import DueItem, ObligationRead, SchedulePolicy, ScheduleRead
-from app.services import officials as official_service
-from app.services import schedules as schedule_service
-from app.services.schedules import Obligation, Schedule
+from app.services.registry import officials as official_service
+from app.services.revetting import schedules as schedule_service
+from app.services.revetting.schedules import Obligation, Schedule
 
 router = APIRouter(prefix="", tags=["schedules"])
 

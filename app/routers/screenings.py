@@ -27,9 +27,9 @@ from app.schemas.screening import (
     ScreeningQueryRead,
     ScreeningRead,
 )
-from app.services import screening as screening_service
-from app.services.officials import IdentifierInput
-from app.services.screening import ScreeningInput, ScreeningResult
+from app.services.registry.officials import IdentifierInput
+from app.services.screening import screening as screening_service
+from app.services.screening.screening import ScreeningInput, ScreeningResult
 
 router = APIRouter(prefix="/screenings", tags=["screenings"])
 

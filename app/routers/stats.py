@@ -19,7 +19,7 @@ from app.schemas.stats import (
     FiguresRead,
     SeniorUnvettedRead,
 )
-from app.services import coverage as coverage_service
+from app.services.revetting import coverage as coverage_service
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

@@ -26,7 +26,7 @@ from app.schemas.task_force import (
     TaskForceRead,
     TaskForceUpdate,
 )
-from app.services import task_forces as tf_service
+from app.services.task_forces import task_forces as tf_service
 
 router = APIRouter(prefix="/task-forces", tags=["task-forces"])
 

@@ -11,7 +11,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.user import UserCreate, UserRead, UserUpdate
-from app.services import users as user_service
+from app.services.accounts import users as user_service
 
 router = APIRouter(prefix="/users", tags=["users"])
 

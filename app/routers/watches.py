@@ -16,7 +16,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.watch import WatchRead, WatchSubject
-from app.services import watches as watch_service
+from app.services.screening import watches as watch_service
 
 router = APIRouter(prefix="/watches", tags=["watches"])
 

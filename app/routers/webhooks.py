@@ -12,7 +12,7 @@ from app.clock import ClockDep
 from app.db import SessionDep
 from app.schemas.common import Page, problem_responses
 from app.schemas.webhook import WebhookCreate, WebhookCreated, WebhookRead
-from app.services import webhooks as webhook_service
+from app.services.notifications import webhooks as webhook_service
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.api.pagination import encode_cursor
 from app.db import unit_of_work
-from app.services.agency_seed import load_seed, seed_agencies
+from app.services.registry.agency_seed import load_seed, seed_agencies
 
 API = "/api/v1/agencies"
 NON_ADMIN_ROLES = [
@@ -221,7 +221,7 @@ def test_parent_change_must_not_make_a_cycle(client, mx_admin):
 
 
 def test_hierarchy_depth_is_bounded(client, mx_admin):
-    from app.services.agencies import MAX_DEPTH
+    from app.services.registry.agencies import MAX_DEPTH
 
     parent_id = None
     for i in range(MAX_DEPTH):

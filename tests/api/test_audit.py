@@ -27,7 +27,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.domain.access import Role
 from app.models import AuditEvent, AuditLink
-from app.services.audit import event_digest
+from app.services.audit.audit import event_digest
 from tests.api.test_conventions import TOKEN, USERS, assert_problem, user_body
 from tests.conftest import T0
 

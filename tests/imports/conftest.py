@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clock import FixedClock
 from app.db import unit_of_work
 from app.models import ImportJob, ImportRowError, User
-from app.services import imports as import_service
-from app.services.imports import principal_of
+from app.services.imports import imports as import_service
+from app.services.imports.imports import principal_of
 from tests.conftest import Caller
 from tests.registry.builders import make_agency
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 
 OFFICIAL_HEADER = [
     "source_ref",

@@ -15,7 +15,7 @@ from app.commands.imports import app as cli
 from app.config import Settings
 from app.db import unit_of_work
 from app.models import ImportJob, Official, User
-from app.services import imports as import_service
+from app.services.imports import imports as import_service
 from tests.imports.conftest import Importer, World
 from tests.imports.support import OFFICIAL_HEADER, official, to_csv, to_ndjson
 

@@ -20,18 +20,18 @@ from stdnum.mx import curp as stdnum_curp
 from stdnum.mx import rfc as stdnum_rfc
 
 from app.domain.vocabulary import IdentifierScheme
-from app.services import identifiers as ids
-from app.services.identifiers import (
+from app.services.imports.import_rows import copy_line, fast_search_name, uuid4_texts
+from app.services.imports.imports import evaluation_copy_line
+from app.services.registry import identifiers as ids
+from app.services.registry.identifiers import (
     IdentifierError,
     IdentifierErrorCode,
     make_curp,
     make_rfc,
     parse_scheme,
 )
-from app.services.import_rows import copy_line, fast_search_name, uuid4_texts
-from app.services.imports import evaluation_copy_line
-from app.services.matching import Identity, blocking_keys, prepare
-from app.services.registry import search_name
+from app.services.registry.registry import search_name
+from app.services.screening.matching import Identity, blocking_keys, prepare
 
 DATES = st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31))
 NAMES = st.sampled_from(

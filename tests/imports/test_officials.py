@@ -18,9 +18,9 @@ from app.models import (
     OfficialIdentifier,
     OfficialNameKey,
 )
-from app.services.identifiers import make_curp
-from app.services.imports import LEASE, ImportInterrupted
-from app.services.officials import decrypt_identifiers, name_keys
+from app.services.imports.imports import LEASE, ImportInterrupted
+from app.services.registry.identifiers import make_curp
+from app.services.registry.officials import decrypt_identifiers, name_keys
 from tests.imports.conftest import Importer, World
 from tests.imports.support import OFFICIAL_HEADER, official, to_csv, to_ndjson
 

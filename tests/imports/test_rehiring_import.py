@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from app.commands.imports import app as cli
 from app.config import Settings
 from app.models import Appointment, Official, OfficialIdentifier, Screening
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 from tests.imports.conftest import Importer, World
 from tests.imports.support import OFFICIAL_HEADER, official, to_csv
 from tests.registry.builders import evaluate, official_body, register, with_result

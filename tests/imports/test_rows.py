@@ -8,7 +8,7 @@ import uuid
 
 from app.config import Settings
 from app.domain.access import Principal
-from app.services.import_rows import (
+from app.services.imports.import_rows import (
     OfficialBatch,
     PrepareContext,
     Record,

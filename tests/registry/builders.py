@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import unit_of_work
 from app.models import Agency
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 from tests.conftest import T0
 
 _seq = itertools.count()

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Appointment, Official
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 from tests.registry.builders import evaluate, make_agency, official_body, register, with_result
 
 GIVEN, FIRST, SECOND = "JUAN CARLOS", "HERNANDEZ", "GARCIA"

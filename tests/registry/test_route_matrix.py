@@ -51,7 +51,7 @@ from app.db import unit_of_work
 from app.domain.access import Role
 from app.main import create_app
 from app.models import Notification
-from app.services.users import create_user
+from app.services.accounts.users import create_user
 from tests.conftest import PASSWORD, T0, DatabaseFactory
 from tests.registry.builders import ALL_PASS, make_agency, official_body, with_result
 from tests.test_route_declarations import DECLARED_PREFIXES, RouteView, declared_roles

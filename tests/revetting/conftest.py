@@ -19,7 +19,7 @@ from app.auth.tokens import issue_access_token
 from app.clock import FixedClock
 from app.db import unit_of_work
 from app.models import Appointment, Evaluation, Official, RandomSelection
-from app.services import draw_math
+from app.services.revetting import draw_math
 from tests.conftest import T0, Caller
 from tests.registry.builders import make_agency
 

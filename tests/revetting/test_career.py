@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from app.services.sweep import run_sweep
+from app.services.revetting.sweep import run_sweep
 from tests.registry.builders import ALL_PASS, evaluate, official_body, register
 from tests.revetting.conftest import at, play_draw
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from app.db import unit_of_work
 from app.models import Appointment, Evaluation, RandomDraw, SweepEvent
-from app.services import schedules
-from app.services.sweep import overdue_obligations_check, run_sweep
-from app.services.task_forces import sweep_task_forces
+from app.services.revetting import schedules
+from app.services.revetting.sweep import overdue_obligations_check, run_sweep
+from app.services.task_forces.task_forces import sweep_task_forces
 from tests.conftest import T0
 from tests.registry.builders import evaluate, official_body, register, with_result
 from tests.revetting.conftest import add_evaluation, add_official, add_selection, at

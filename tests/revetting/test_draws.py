@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 
 from app.db import unit_of_work
 from app.models import DrawMember, RandomSelection, SweepEvent
-from app.services import draw_math
-from app.services.sweep import run_sweep
+from app.services.revetting import draw_math
+from app.services.revetting.sweep import run_sweep
 from tests.revetting.conftest import add_official, play_draw
 
 
 def recompute(verify: dict) -> tuple[str, list[str]]:
-    """R16 in a few lines of standard library, independent of app.services.draw_math."""
+    """R16 in a few lines of standard library, independent of app.services.revetting.draw_math."""
     ids = sorted(verify["population"])
     population_hash = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
     mx, us = (bytes.fromhex(verify["reveals"][c]) for c in ("MX", "US"))

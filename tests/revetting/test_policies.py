@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy import literal, select
 
 from app.db import unit_of_work
-from app.services.dates import add_months as py_add_months
-from app.services.schedules import add_days, add_months
+from app.domain.dates import add_months as py_add_months
+from app.services.revetting.schedules import add_days, add_months
 from tests.registry.builders import evaluate, make_agency, official_body, register
 
 
@@ -195,7 +195,7 @@ MONTH_CASES = [
 
 
 def test_sql_month_arithmetic_matches_python(factory):
-    """The due-date SQL clamps to the month's end like app.services.dates.add_months."""
+    """The due-date SQL clamps to the month's end like app.domain.dates.add_months."""
     with unit_of_work(factory) as session:
         for day, months, expected in MONTH_CASES:
             assert py_add_months(day, months) == expected

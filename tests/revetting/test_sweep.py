@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from app.commands.sweep import app as sweep_cli
 from app.db import unit_of_work
 from app.models import AuditEvent, SweepEvent, VettingPolicy
-from app.services.sweep import Finding, record_findings, register_check, run_sweep
+from app.services.revetting.sweep import Finding, record_findings, register_check, run_sweep
 from tests.revetting.conftest import add_evaluation, add_official
 
 
@@ -65,7 +65,7 @@ def test_concurrent_sweeps_record_each_transition_once(factory, world, clock):
 
 
 def test_checks_are_extensible(factory, clock, monkeypatch):
-    from app.services import sweep as sweep_module
+    from app.services.revetting import sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "CHECKS", list(sweep_module.CHECKS))
 

@@ -18,7 +18,7 @@ from sqlalchemy import event, select
 
 from app.db import unit_of_work
 from app.models import AuditEvent, Evaluation, RandomDraw, RandomSelection
-from app.services.eligibility import assess
+from app.services.task_forces.eligibility import assess
 from tests.conftest import T0
 from tests.registry.builders import ALL_PASS, evaluate, official_body, register, with_result
 

@@ -13,8 +13,8 @@ from sqlalchemy import insert, text
 
 from app.db import unit_of_work
 from app.models import Listing, Official, OfficialIdentifier, OfficialNameKey
-from app.services.matching import Identity, blocking_keys
-from app.services.screening import single_candidates_stmt
+from app.services.screening.matching import Identity, blocking_keys
+from app.services.screening.screening import single_candidates_stmt
 from tests.conftest import ON_POSTGRES, T0
 from tests.registry.builders import evaluate, official_body, register, with_result
 from tests.screening.conftest import batch, identity, listed_official

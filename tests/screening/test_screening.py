@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 
 from app.db import unit_of_work
 from app.models import AuditEvent, Screening
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 from tests.registry.builders import official_body, register
 from tests.screening.conftest import batch, identity, listed_official, screen
 
@@ -74,7 +74,7 @@ def test_verdicts_listed_review_clear_and_identifier(client, world):
     assert other["verdict"] == "clear"
     assert other["matches"] == []
 
-    # A watch is left when asked (R12b; app.services.watches follows the person).
+    # A watch is left when asked (R12b; app.services.screening.watches follows the person).
     watched = screen(client, hr, {**JUAN, "watch": True})
     assert watched["watch_id"]
     assert (

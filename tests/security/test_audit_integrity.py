@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import AuditEvent, AuditHead, AuditLink, AuditPending
-from app.services.audit import GENESIS_HASH, HEAD_ID, event_digest, link_digest
+from app.services.audit.audit import GENESIS_HASH, HEAD_ID, event_digest, link_digest
 from tests.api.test_audit import _activity, behind_the_services_back
 from tests.conftest import PASSWORD, T0, login
 from tests.registry.builders import evaluate, official_body, register
@@ -320,7 +320,7 @@ def test_events_about_an_official_are_found_through_the_expression_index(
     engine_for: Any,
 ) -> None:
     """Migration 0009's index is on exactly the expression ``audit_queries`` writes."""
-    from app.services.audit_queries import _DETAILS_OFFICIAL_ID
+    from app.services.audit.audit_queries import _DETAILS_OFFICIAL_ID
 
     engine = engine_for()
     expression = _DETAILS_OFFICIAL_ID[engine.dialect.name]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services.spreadsheet import spreadsheet_safe
+from app.services.revetting.spreadsheet import spreadsheet_safe
 from tests.registry.builders import make_agency
 from tests.revetting.conftest import add_official
 

@@ -34,8 +34,8 @@ from app.domain.access import ALL_ROLES
 from app.errors import Unprocessable
 from app.main import api_router
 from app.models import User
-from app.services import imports as import_service
-from app.services.imports import principal_of
+from app.services.imports import imports as import_service
+from app.services.imports.imports import principal_of
 from tests.api.test_conventions import assert_problem
 from tests.conftest import Caller
 from tests.registry.builders import make_agency

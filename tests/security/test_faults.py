@@ -410,7 +410,7 @@ def test_a_database_turned_read_only_while_running_answers_503(
     writes answer 503 problem documents, not 500."""
     from app.auth.tokens import issue_access_token
     from app.db import unit_of_work
-    from app.services.users import create_user
+    from app.services.accounts.users import create_user
 
     writable = create_app(
         base_settings.model_copy(update={"database_url": f"sqlite:///{sqlite_db}"}), clock=clock

@@ -43,10 +43,10 @@ from app.api.pagination import (
 from app.domain.names import normalise_name
 from app.domain.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
 from app.errors import Unprocessable
-from app.services.draw_math import seed_from, select
-from app.services.identifiers import blind_index, make_curp, validate_identifier
-from app.services.matching import Identity, score
-from app.services.quotas import window_start
+from app.services.audit.quotas import window_start
+from app.services.registry.identifiers import blind_index, make_curp, validate_identifier
+from app.services.revetting.draw_math import seed_from, select
+from app.services.screening.matching import Identity, score
 
 KEY = bytes(range(32))
 

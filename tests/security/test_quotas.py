@@ -32,7 +32,7 @@ from app.config import Settings
 from app.db import SessionDep
 from app.main import create_app
 from app.models import AuditEvent, RateCounter
-from app.services.quotas import window_start
+from app.services.audit.quotas import window_start
 from tests.api.test_conventions import assert_problem
 from tests.conftest import T0
 

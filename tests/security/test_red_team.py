@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent, Listing, Notification
-from app.services import draw_math
+from app.services.revetting import draw_math
 from tests.registry.builders import (
     evaluate,
     make_agency,

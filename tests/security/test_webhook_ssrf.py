@@ -24,9 +24,9 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.main import create_app
 from app.models import Notification, WebhookAttempt, WebhookDelivery
-from app.services.delivery import deliver_due
-from app.services.notifications import enqueue_deliveries
-from app.services.webhooks import forbidden_address, literal_address, url_problem
+from app.services.notifications.delivery import deliver_due
+from app.services.notifications.notifications import enqueue_deliveries
+from app.services.notifications.webhooks import forbidden_address, literal_address, url_problem
 from tests.conftest import T0
 from tests.registry.builders import make_agency
 from tests.watches.support import Receiver

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db import unit_of_work
-from app.services.agency_seed import seed_agencies
+from app.services.registry.agency_seed import seed_agencies
 from tests.conftest import PASSWORD, login
 from tests.registry.builders import make_agency, official_body, register
 
@@ -412,7 +412,7 @@ def test_readyz_fails_naming_a_missing_department(app, factory, clock, caplog):
 
 def _us_admin_headers(app: Any, client: TestClient, factory: Any) -> dict[str, str]:
     from app.auth.tokens import issue_access_token
-    from app.services.users import create_user
+    from app.services.accounts.users import create_user
 
     with unit_of_work(factory) as session:
         user = create_user(

@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from app.db import unit_of_work
 from app.models import Appointment, Evaluation, Official, TaskForceMember
-from app.services.task_forces import sweep_task_forces
+from app.services.task_forces.task_forces import sweep_task_forces
 from tests.conftest import T0
 from tests.registry.builders import (
     ALL_PASS,

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import Unprocessable
-from app.services.draw_math import (
+from app.services.revetting.draw_math import (
     MalformedCommitmentError,
     MalformedSecretError,
     canonical_id,

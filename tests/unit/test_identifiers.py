@@ -16,7 +16,7 @@ from stdnum.util import clean
 
 from app.domain.vocabulary import IdentifierScheme
 from app.errors import Unprocessable
-from app.services.identifiers import (
+from app.services.registry.identifiers import (
     CiphertextError,
     IdentifierCipher,
     IdentifierError,

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.names import normalise_name
-from app.services.matching import (
+from app.services.screening.matching import (
     DEFAULT_HIGH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     MAX_BLOCKING_KEYS,

@@ -19,9 +19,9 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.domain.access import Principal
 from app.models import Screening, ScreeningMatch
-from app.services.identifiers import blind_index, normalise_identifier
-from app.services.watches import create_watch, identity_key
-from app.services.webhooks import verify_signature
+from app.services.notifications.webhooks import verify_signature
+from app.services.registry.identifiers import blind_index, normalise_identifier
+from app.services.screening.watches import create_watch, identity_key
 from tests.conftest import T0, Caller
 
 

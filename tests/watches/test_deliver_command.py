@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from app.commands.deliver import app as deliver_app
 from app.db import unit_of_work
 from app.models import Notification
-from app.services.notifications import enqueue_deliveries
+from app.services.notifications.notifications import enqueue_deliveries
 from tests.conftest import T0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.services.identifiers import make_curp
+from app.services.registry.identifiers import make_curp
 from tests.registry.builders import evaluate, official_body, register, with_result
 
 DOB = dt.date(1979, 5, 30)

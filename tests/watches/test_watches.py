@@ -7,8 +7,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from app.services.identifiers import make_curp
-from app.services.watches import identity_key
+from app.services.registry.identifiers import make_curp
+from app.services.screening.watches import identity_key
 from tests.registry.builders import evaluate, official_body, register, with_result
 from tests.watches.support import watch_screening
 

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from app.db import make_sessionmaker, unit_of_work
 from app.main import create_app
 from app.models import Notification, Webhook, WebhookAttempt, WebhookDelivery
-from app.services import delivery
-from app.services.delivery import BACKOFF, MAX_ATTEMPTS, deliver_due
-from app.services.notifications import enqueue_deliveries
-from app.services.webhooks import sign, verify_signature
+from app.services.notifications import delivery
+from app.services.notifications.delivery import BACKOFF, MAX_ATTEMPTS, deliver_due
+from app.services.notifications.notifications import enqueue_deliveries
+from app.services.notifications.webhooks import sign, verify_signature
 from tests.conftest import T0
 from tests.registry.builders import evaluate, official_body, register, with_result
 from tests.watches.support import watch_screening

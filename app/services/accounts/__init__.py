@@ -1,0 +1,1 @@
+"""Users, logins, API keys and the first-start admin (R23)."""

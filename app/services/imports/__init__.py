@@ -1,0 +1,1 @@
+"""Bulk imports of officials and evaluations (DESIGN §2, R25)."""

@@ -1,0 +1,1 @@
+"""Notifications to agencies and the webhooks that deliver them."""
