@@ -154,6 +154,26 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
             )
 
 
+_BEFORE = "before_commit_hooks"
+
+
+def before_commit(session: Session, fn: Hook) -> None:
+    """Run ``fn`` at the end of the session's unit of work (``get_session``,
+    ``unit_of_work``), inside its transaction, just before it commits: for a statement that
+    must come last so its row lock is held only to the commit (a request's quota, #17). If
+    ``fn`` raises, the unit of work rolls back and the error is the answer. Intermediate
+    ``session.commit()`` calls do not run it."""
+    hooks: list[Hook] = session.info.setdefault(_BEFORE, [])
+    hooks.append(fn)
+
+
+def _finish(session: Session) -> None:
+    while hooks := session.info.pop(_BEFORE, None):
+        for hook in hooks:
+            hook()
+    session.commit()
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work. Registered with scope="function" so the commit happens
     before the response is sent: a failed commit becomes an error answer, not a lie."""
@@ -162,7 +182,7 @@ def get_session(request: Request) -> Iterator[Session]:
     session.info["factory"] = factory
     try:
         yield session
-        session.commit()
+        _finish(session)
     except BaseException:
         session.rollback()
         raise
@@ -177,7 +197,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     session.info["factory"] = factory
     try:
         yield session
-        session.commit()
+        _finish(session)
     except BaseException:
         session.rollback()
         raise

@@ -17,17 +17,27 @@ raises the ``security.enumeration_suspected`` audit event when too many come wit
 enumeration window. ``ListingItemsQuota`` and ``OfficialReadsQuota`` meter the volume read, per
 user and per agency (settings ``quota_listing_items*``, ``quota_official_reads*``; #19).
 
-Transactions: on PostgreSQL the quota is counted in a short transaction of its own, committed
-before the route runs, so a caller's concurrent requests see each other's units at once and
-never wait on one another's row lock for the length of a request. On SQLite a request's session
-holds the database's only write lock from its first statement, so a second transaction would
-wait for the request itself: there the quota is counted in the request's session and committed
-at once (the dependency runs before the route has written anything).
+Transactions (#17): a metered request is one transaction. Before the route runs, the
+dependency reads the window's count (a plain read, no lock) and refuses at once a request that
+no longer fits. The units themselves are admitted at the end of the request's own transaction,
+just before it commits (``app.db.before_commit``), by the same atomic statement as before
+(``WHERE count + cost <= limit``): the quota row is locked only from that statement to the
+commit, so a caller's concurrent requests never wait on one another for the length of a
+request, and a request whose work rolls back, or that fails validation, consumes nothing.
+Requests racing for the last units all pass the read; the statement admits exactly as many as
+fit, and the others roll back whole (their screening is not kept) and are answered 429. A
+refusal is recorded (the window's refusal count, the first one audited) in a transaction of
+its own, so it stays when the request's rolls back. This replaced a transaction of its own per
+request for counting (on SQLite, an intermediate commit of the request's session).
 
-Outcomes join the request's transaction on both: routes record them last, after the answer is
+Outcomes join the request's transaction too: routes record them last, after the answer is
 built, so the streak row is locked only from that statement to the commit, and a request whose
-write rolls back leaves no outcome behind. A transaction of their own cost a connection
-checkout, a ping and a commit on every metered request (docs/benchmark.md).
+write rolls back leaves no outcome behind. Lock order is always the streak row, then the quota
+row.
+
+Volume quotas (``listing_items``, ``official_reads``) still reserve in a short transaction of
+their own before the route runs (on SQLite, the request's session committed at once): a page's
+size is reserved up front and settled after, and the routes they meter are not on #17's hot path.
 """
 
 from __future__ import annotations
@@ -39,13 +49,14 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.pagination import MAX_LIMIT
 from app.auth.principal import SettingsDep, authenticate
 from app.clock import ClockDep
 from app.config import Settings
-from app.db import SessionDep, unit_of_work
+from app.db import SessionDep, after_transaction, before_commit, unit_of_work
 from app.domain.access import Principal
 from app.errors import TooManyRequests
 from app.services.audit import quotas
@@ -164,10 +175,35 @@ def _too_many(
     )
 
 
+def _used(session: Session, key: str, start: dt.datetime) -> int:
+    """Units admitted so far in the window starting at ``start`` (a plain read: no lock)."""
+    used = session.execute(
+        select(quotas.TABLE.c.count).where(
+            quotas.TABLE.c.key == key, quotas.TABLE.c.window_start == start
+        )
+    ).scalar_one_or_none()
+    return int(used or 0)
+
+
+def _record_refusal(
+    factory: sessionmaker[Session],
+    consume: Callable[[Session], quotas.QuotaDecision],
+    key: str,
+    cost: int,
+) -> None:
+    """A request refused at its commit: count the refusal (auditing the window's first) in a
+    unit of work of its own, the request's having rolled back."""
+    with unit_of_work(factory) as own:
+        decision = consume(own)
+        if decision.allowed:  # the window turned over meanwhile: the request did nothing
+            quotas.give_back(own, keys=(key,), window_start=decision.window_start, units=cost)
+
+
 def enforce_quota(action: QuotaAction) -> Callable[..., None]:
     """A dependency that meters ``action`` for the authenticated caller's user and answers 429
-    (code ``QUOTA_EXCEEDED``, ``Retry-After``) when the window's quota is used up. A refused
-    request consumes nothing; the first refusal of a window is audited."""
+    (code ``QUOTA_EXCEEDED``, ``Retry-After``) when the window's quota is used up. The units are
+    admitted in the request's own transaction, just before it commits (module docstring). A
+    refused request consumes nothing; the first refusal of a window is audited."""
     if action not in LIMIT_SETTINGS:
         raise ValueError(f"unknown quota action {action!r}")
     cost_of = batch_items if action == "screening_batch" else single_request
@@ -182,14 +218,33 @@ def enforce_quota(action: QuotaAction) -> Callable[..., None]:
         cost: int = Depends(cost_of),
     ) -> None:
         now = clock.now()
-        decision = _counted(
-            session,
-            lambda s: _consume(
+        limit = getattr(settings, LIMIT_SETTINGS[action])
+        start = quotas.window_start(now, settings.quota_window_seconds)
+        key = quotas.quota_key(action, principal)
+
+        def consume(s: Session) -> quotas.QuotaDecision:
+            return _consume(
                 s, principal=principal, action=action, cost=cost, settings=settings, now=now
-            ),
-        )
-        if not decision.allowed:
+            )
+
+        if _used(session, key, start) + cost > limit:
+            # Counted (and the first refusal audited) where it stays committed.
+            decision = _counted(session, consume)
+            if not decision.allowed:
+                raise _too_many(action, decision, settings.quota_window_seconds)
+            return  # units were given back since the read: counted already, as before
+
+        def admit() -> None:
+            decision = consume(session)
+            if decision.allowed:
+                return
+            # Concurrent requests took the last units since the read above: this request's
+            # work rolls back whole, and its refusal is recorded once that is done.
+            factory = _factory(session)
+            after_transaction(session, lambda: _record_refusal(factory, consume, key, cost))
             raise _too_many(action, decision, settings.quota_window_seconds)
+
+        before_commit(session, admit)
 
     dependency.quota_action = action  # type: ignore[attr-defined]
     return dependency
