@@ -5,6 +5,8 @@ and the one way to act once a session's transaction is over (``after_commit``,
 from __future__ import annotations
 
 import logging
+import select
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -67,15 +70,60 @@ def make_engine(
             connect_args["connect_timeout"] = connect_timeout
         if "options" not in parsed.query:
             connect_args["options"] = POSTGRES_OPTIONS
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine, "checkout", _check_pooled_connection)
+    event.listen(engine, "checkin", _note_checkin)
+    return engine
+
+
+# A pooled connection is replaced after this many seconds of life, whatever its state.
+POOL_RECYCLE_SECONDS = 1800
+# A connection idle in the pool longer than this is pinged (one round trip) before it is handed
+# out: a peer that vanished without closing the socket (a dropped route, a failed-over host) is
+# only found by talking to it. Younger connections are not pinged (#17: ``pool_pre_ping`` sent a
+# ``SELECT 1`` before every request's statements, a round trip and a transaction each time).
+PING_AFTER_IDLE_SECONDS = 30.0
+
+
+def _check_pooled_connection(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Hand out only a connection that is still alive, without a round trip when it was used
+    recently. A server that ends a session (``pg_terminate_backend``, a restart, an idle
+    timeout) sends its last message and closes the socket, so the socket of a dead pooled
+    connection is readable while a live idle one's is not: one ``poll`` finds it. Raising
+    ``DisconnectionError`` makes the pool discard the connection and try another (or a new
+    one, up to three times) before the caller sees anything."""
+    now = time.monotonic()
+    checked_in = record.info.get(_CHECKED_IN)  # None: a connection just opened
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception as exc:  # closed or broken: no descriptor at all
+        raise DisconnectionError("pooled connection is closed") from exc
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):  # POLLHUP and POLLERR are reported whatever was asked
+        raise DisconnectionError("pooled connection was closed by the server")
+    if checked_in is not None and now - checked_in > PING_AFTER_IDLE_SECONDS:
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError("pooled connection did not answer a ping") from exc
+
+
+_CHECKED_IN = "checked_in_at"
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
