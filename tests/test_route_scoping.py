@@ -43,45 +43,10 @@ NOT_SCOPED_RECORDS: dict[tuple[str, str], str] = {
         "a child of the scoped listing ({listing_id} is LockedListing): it must be an appeal "
         "of that listing"
     ),
-}
-
-_BUSY = "router was being edited by another engineer during #16; convert next"
-
-#: Routes not converted yet, each naming the parameter still resolved by hand (in the service,
-#: with its own scope check). The test fails when one of them is converted and still listed,
-#: so this list only shrinks.
-PENDING: dict[tuple[str, str], str] = {
-    **{
-        (f"{m} /api/v1/draws/{{draw_id}}{suffix}", "draw_id"): _BUSY
-        for m, suffix in (
-            ("GET", ""),
-            ("POST", "/commitments"),
-            ("POST", "/reveals"),
-            ("GET", "/verify"),
-        )
-    },
-    **{
-        (f"{m} /api/v1/task-forces/{{task_force_id}}{suffix}", "task_force_id"): _BUSY
-        for m, suffix in (
-            ("GET", ""),
-            ("PATCH", ""),
-            ("POST", "/nominations"),
-            ("GET", "/nominations"),
-            ("DELETE", "/nominations/{nomination_id}"),
-            ("POST", "/members"),
-            ("GET", "/members"),
-            ("DELETE", "/members/{official_id}"),
-            ("GET", "/compliance"),
-            ("GET", "/events"),
-        )
-    },
-    ("DELETE /api/v1/task-forces/{task_force_id}/nominations/{nomination_id}", "nomination_id"): (
-        _BUSY + " (a child of the task force)"
-    ),
     ("DELETE /api/v1/task-forces/{task_force_id}/members/{official_id}", "official_id"): (
-        _BUSY + " (a member of the task force)"
+        "a child of the scoped task force ({task_force_id} is LockedTaskForce): it must be a "
+        "current member of that task force (404 MEMBER_NOT_FOUND otherwise)"
     ),
-    ("GET /api/v1/imports/{import_id}", "import_id"): _BUSY,
 }
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
@@ -128,7 +93,7 @@ def guard_after_lookup(app: FastAPI) -> list[str]:
 
 
 def test_every_record_in_a_path_is_resolved_in_scope(app: FastAPI) -> None:
-    allowed = set(NOT_SCOPED_RECORDS) | set(PENDING)
+    allowed = set(NOT_SCOPED_RECORDS)
     missing = [p for p in unscoped_params(app) if p not in allowed]
     assert missing == [], (
         "resolve these path records through a dependency of app.auth.scoping "
@@ -140,7 +105,7 @@ def test_exemptions_are_current(app: FastAPI) -> None:
     """Each listed exemption names a real route parameter that is still not scoped: a converted
     route comes off the list."""
     unscoped = set(unscoped_params(app))
-    stale = sorted(p for p in set(NOT_SCOPED_RECORDS) | set(PENDING) if p not in unscoped)
+    stale = sorted(p for p in NOT_SCOPED_RECORDS if p not in unscoped)
     assert stale == []
 
 

@@ -10,6 +10,7 @@ decided before, by the scoped dependencies of ``app.auth.scoping`` (404 outside 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Literal
 
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.config import Settings
-from app.models import Agency, Evaluation, Listing, Official
+from app.models import Agency, Evaluation, Listing, Official, RandomDraw, User
+from app.schemas.draw import DrawRead, ParticipationRead
 from app.schemas.evaluation import ComponentOut, EvaluationRead
 from app.schemas.official import (
     AppointmentRead,
@@ -33,6 +35,7 @@ from app.schemas.screening import CandidateRead, MatchRead, PreviousDecisionRead
 from app.services.registry import appointments as appointment_service
 from app.services.registry import listings as listing_service
 from app.services.registry import officials as official_service
+from app.services.revetting import draws as draw_service
 from app.services.screening.screening import Match
 
 
@@ -234,3 +237,52 @@ def evaluation_view(
         listing_id=listing_id,
         created_at=evaluation.created_at,
     )
+
+
+def draw_views(
+    session: Session, draws: list[RandomDraw], now: dt.datetime, viewer: Principal
+) -> list[DrawRead]:
+    """Draws are binational (R16): both countries see every published value, but the user id
+    of the admin who created one only its own country does (#18, R24)."""
+    ids = [d.id for d in draws]
+    counts = draw_service.selected_counts(session, ids)
+    participation = draw_service.participation_of(session, ids)
+    creators = {d.created_by for d in draws}
+    creator_countries: dict[uuid.UUID, str] = {}
+    if creators:
+        rows = session.execute(select(User.id, User.country).where(User.id.in_(creators)))
+        creator_countries = {r.id: r.country for r in rows}
+    out = []
+    for d in draws:
+        status, reason = draw_service.effective_status(d, now)
+        creator_country = creator_countries.get(d.created_by)
+        out.append(
+            DrawRead(
+                id=d.id,
+                scope=d.scope,
+                sample_size=d.sample_size,
+                population_size=d.population_size,
+                population_hash=d.population_hash,
+                status=status,
+                failure_reason=reason,
+                commit_deadline=d.commit_deadline,
+                reveal_deadline=d.reveal_deadline,
+                random_due_days=d.random_due_days,
+                created_by=(
+                    d.created_by
+                    if creator_country is not None and sees_full(viewer, creator_country)
+                    else None
+                ),
+                created_at=d.created_at,
+                completed_at=d.completed_at,
+                seed=d.seed,
+                participation=[
+                    ParticipationRead(
+                        country=c.country, committed_at=c.committed_at, revealed_at=c.revealed_at
+                    )
+                    for c in participation.get(d.id, [])
+                ],
+                selected=counts.get(d.id, 0),
+            )
+        )
+    return out

@@ -30,15 +30,19 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.models import (
     Agency,
+    ImportJob,
     Listing,
     Notification,
     Official,
     Override,
+    RandomDraw,
     Screening,
+    TaskForce,
     User,
     VettingPolicy,
 )
 from app.services.accounts import users as user_service
+from app.services.imports import imports as import_service
 from app.services.notifications import notifications as notification_service
 from app.services.registry import agencies as agency_service
 from app.services.registry.registry import own_country_official, visible_official
@@ -46,6 +50,7 @@ from app.services.revetting import policies as policy_service
 from app.services.screening import screening as screening_service
 from app.services.screening import watches as watch_service
 from app.services.task_forces import overrides as override_service
+from app.services.task_forces import task_forces as tf_service
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
@@ -227,9 +232,6 @@ def locked_override(
     override_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep
 ) -> Override:
     """As ``scoped_override``, with the override's row lock held to the commit (approvals)."""
-    from app.models import TaskForce
-    from app.services.task_forces import task_forces as tf_service
-
     override = session.get(Override, override_id, with_for_update=True)
     if override is None:
         raise NotFound("No such override", code="OVERRIDE_NOT_FOUND")
@@ -244,6 +246,80 @@ ScopedWatch = Annotated[watch_service.WatchRow, Depends(scoped_watch)]
 ScopedNotification = Annotated[Notification, Depends(scoped_notification)]
 ScopedOverride = Annotated[Override, Depends(scoped_override)]
 LockedOverride = Annotated[Override, Depends(locked_override)]
+
+
+# --- task forces, draws, imports -------------------------------------------------------------
+
+
+def scoped_task_force(
+    task_force_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep
+) -> TaskForce:
+    """A task force the caller may read (its leads, admins of the lead agency's country or of
+    a country with members or open nominees, commission members); 404 otherwise (R24, R25)."""
+    return tf_service.get_task_force(session, actor, task_force_id)
+
+
+def locked_task_force(
+    task_force_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep
+) -> TaskForce:
+    """A task force the caller manages (its leads, admins of the lead agency's country), with
+    its row lock held to the commit; 404 otherwise, as for one it may not read (R25)."""
+    return tf_service.get_task_force(session, actor, task_force_id, manage=True, lock=True)
+
+
+def nominating_task_force(
+    task_force_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep
+) -> TaskForce:
+    """A task force the caller may nominate to, locked: its managers', or — for their own
+    country's officials only, which the route checks against the body with the same 404 —
+    any admin's (#18 F3, R18, R24); 404 otherwise."""
+    return tf_service.task_force_for_nomination(session, actor, task_force_id)
+
+
+def withdrawable_task_force(
+    task_force_id: uuid.UUID, nomination_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep
+) -> TaskForce:
+    """A task force whose nomination ``nomination_id`` the caller may withdraw, locked: its
+    managers withdraw any; the admin of a nominee's country the nominations of its own
+    officials (#18 F3); 404 otherwise. Whether the nomination is one of this task force is
+    the service's (404 ``NOMINATION_NOT_FOUND``)."""
+    return tf_service.task_force_for_withdrawal(session, actor, task_force_id, nomination_id)
+
+
+def _draw_or_404(session: Session, draw_id: uuid.UUID, *, lock: bool) -> RandomDraw:
+    draw = session.get(RandomDraw, draw_id, with_for_update=lock or None)
+    if draw is None:
+        raise NotFound("No such draw", code="DRAW_NOT_FOUND")
+    return draw
+
+
+def visible_draw(draw_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep) -> RandomDraw:
+    """Any draw: draws are binational, seen by the admins and auditors of both countries (R16;
+    the role guard admits them). What each sees of it is ``app.auth.disclosure``'s business."""
+    del actor
+    return _draw_or_404(session, draw_id, lock=False)
+
+
+def locked_draw(draw_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep) -> RandomDraw:
+    """As ``visible_draw``, with the draw's row lock held to the commit (commitments and
+    reveals decide from its state)."""
+    del actor
+    return _draw_or_404(session, draw_id, lock=True)
+
+
+def scoped_import(import_id: uuid.UUID, actor: CurrentPrincipal, session: SessionDep) -> ImportJob:
+    """An import job of the caller's country, for its admins, or the caller's own (a vetting
+    officer's); 404 otherwise (R24, R25)."""
+    return import_service.get_job(session, actor, import_id)
+
+
+ScopedTaskForce = Annotated[TaskForce, Depends(scoped_task_force)]
+LockedTaskForce = Annotated[TaskForce, Depends(locked_task_force)]
+NominatingTaskForce = Annotated[TaskForce, Depends(nominating_task_force)]
+WithdrawableTaskForce = Annotated[TaskForce, Depends(withdrawable_task_force)]
+VisibleDraw = Annotated[RandomDraw, Depends(visible_draw)]
+LockedDraw = Annotated[RandomDraw, Depends(locked_draw)]
+ScopedImport = Annotated[ImportJob, Depends(scoped_import)]
 
 
 # --- child records ----------------------------------------------------------------------------
@@ -261,8 +337,21 @@ def appeal_id_in_path(appeal_id: uuid.UUID) -> uuid.UUID:
     return appeal_id
 
 
+def member_official_id_in_path(official_id: uuid.UUID) -> uuid.UUID:
+    return official_id
+
+
+def nomination_id_in_path(nomination_id: uuid.UUID) -> uuid.UUID:
+    return nomination_id
+
+
 AppointmentId = Annotated[uuid.UUID, Depends(appointment_id_in_path)]
 AppealId = Annotated[uuid.UUID, Depends(appeal_id_in_path)]
+#: A current member of the scoped task force (``/task-forces/{id}/members/{official_id}``,
+#: resolved by the service: 404 ``MEMBER_NOT_FOUND``).
+MemberOfficialId = Annotated[uuid.UUID, Depends(member_official_id_in_path)]
+#: A nomination of the scoped task force (``WithdrawableTaskForce`` reads it too).
+NominationId = Annotated[uuid.UUID, Depends(nomination_id_in_path)]
 
 
 #: Every dependency callable of this module that resolves a path record within scope; the
@@ -286,5 +375,12 @@ SCOPED_LOADERS: frozenset[Callable[..., Any]] = frozenset(
         scoped_notification,
         scoped_override,
         locked_override,
+        scoped_task_force,
+        locked_task_force,
+        nominating_task_force,
+        withdrawable_task_force,
+        visible_draw,
+        locked_draw,
+        scoped_import,
     }
 )

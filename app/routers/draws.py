@@ -3,83 +3,27 @@ visible to both countries' admins and auditors."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Response
 
 from app.api.idempotency import Idempotency
 from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
-from app.api.problems import problem
+from app.auth import disclosure
 from app.auth.principal import AdminOnly, AuditReader
+from app.auth.scoping import LockedDraw, VisibleDraw
 from app.clock import ClockDep
 from app.db import SessionDep
-from app.models import RandomDraw
 from app.schemas.common import Page, problem_responses
 from app.schemas.draw import (
     CommitmentCreate,
     DrawCreate,
     DrawRead,
     DrawVerification,
-    ParticipationRead,
     RevealCreate,
     SelectionRead,
 )
 from app.services.revetting import draws as draw_service
 
 router = APIRouter(prefix="/draws", tags=["draws"])
-
-
-def draw_views(session: Session, draws: list[RandomDraw], now: dt.datetime) -> list[DrawRead]:
-    ids = [d.id for d in draws]
-    counts = draw_service.selected_counts(session, ids)
-    participation = draw_service.participation_of(session, ids)
-    out = []
-    for d in draws:
-        status, reason = draw_service.effective_status(d, now)
-        out.append(
-            DrawRead(
-                id=d.id,
-                scope=d.scope,
-                sample_size=d.sample_size,
-                population_size=d.population_size,
-                population_hash=d.population_hash,
-                status=status,
-                failure_reason=reason,
-                commit_deadline=d.commit_deadline,
-                reveal_deadline=d.reveal_deadline,
-                random_due_days=d.random_due_days,
-                created_by=d.created_by,
-                created_at=d.created_at,
-                completed_at=d.completed_at,
-                seed=d.seed,
-                participation=[
-                    ParticipationRead(
-                        country=c.country, committed_at=c.committed_at, revealed_at=c.revealed_at
-                    )
-                    for c in participation.get(d.id, [])
-                ],
-                selected=counts.get(d.id, 0),
-            )
-        )
-    return out
-
-
-def refused(request: Request, refusal: draw_service.Refusal) -> JSONResponse:
-    """Answer a refusal without raising, so the draw's failure it recorded is committed."""
-    exc = refusal.error
-    return problem(
-        request,
-        status=exc.status,
-        code=exc.instance_code,
-        title=exc.title,
-        detail=exc.detail,
-        params=exc.params,
-        extra=exc.extra,
-        headers=exc.headers,
-    )
 
 
 @router.post(
@@ -111,7 +55,7 @@ def create_draw(
         reveal_deadline=body.reveal_deadline,
         now=now,
     )
-    result = draw_views(session, [draw], now)[0]
+    result = disclosure.draw_views(session, [draw], now, admin)[0]
     idem.remember(201, result)
     return result
 
@@ -129,16 +73,16 @@ def list_draws(
     draws = draw_service.list_draws(session, after=after, limit=limit)
     page = paginate(draws, limit, lambda d: (d.created_at, d.id))
     return Page[DrawRead](
-        items=draw_views(session, page.rows, clock.now()), next_cursor=page.next_cursor
+        items=disclosure.draw_views(session, page.rows, clock.now(), actor),
+        next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{draw_id}", response_model=DrawRead, responses=problem_responses(401, 403, 404))
 def read_draw(
-    draw_id: uuid.UUID, actor: AuditReader, session: SessionDep, clock: ClockDep
+    actor: AuditReader, draw: VisibleDraw, session: SessionDep, clock: ClockDep
 ) -> DrawRead:
-    draw = draw_service.get_draw(session, draw_id)
-    return draw_views(session, [draw], clock.now())[0]
+    return disclosure.draw_views(session, [draw], clock.now(), actor)[0]
 
 
 @router.post(
@@ -148,10 +92,9 @@ def read_draw(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def commit(
-    draw_id: uuid.UUID,
     body: CommitmentCreate,
-    request: Request,
     admin: AdminOnly,
+    draw: LockedDraw,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -160,12 +103,10 @@ def commit(
     if (replay := idem.replay()) is not None:
         return replay
     now = clock.now()
-    outcome = draw_service.submit_commitment(
-        session, actor=admin, draw_id=draw_id, commitment=body.commitment, now=now
+    draw_service.submit_commitment(
+        session, actor=admin, draw=draw, commitment=body.commitment, now=now
     )
-    if isinstance(outcome, draw_service.Refusal):
-        return refused(request, outcome)
-    result = draw_views(session, [draw_service.get_draw(session, draw_id)], now)[0]
+    result = disclosure.draw_views(session, [draw], now, admin)[0]
     idem.remember(201, result)
     return result
 
@@ -177,10 +118,9 @@ def commit(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def reveal(
-    draw_id: uuid.UUID,
     body: RevealCreate,
-    request: Request,
     admin: AdminOnly,
+    draw: LockedDraw,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -190,12 +130,8 @@ def reveal(
     if (replay := idem.replay()) is not None:
         return replay
     now = clock.now()
-    outcome = draw_service.submit_reveal(
-        session, actor=admin, draw_id=draw_id, secret=body.secret, now=now
-    )
-    if isinstance(outcome, draw_service.Refusal):
-        return refused(request, outcome)
-    result = draw_views(session, [draw_service.get_draw(session, draw_id)], now)[0]
+    draw_service.submit_reveal(session, actor=admin, draw=draw, secret=body.secret, now=now)
+    result = disclosure.draw_views(session, [draw], now, admin)[0]
     idem.remember(201, result)
     return result
 
@@ -206,11 +142,10 @@ def reveal(
     responses=problem_responses(401, 403, 404),
 )
 def verify(
-    draw_id: uuid.UUID, actor: AuditReader, session: SessionDep, clock: ClockDep
+    actor: AuditReader, draw: VisibleDraw, session: SessionDep, clock: ClockDep
 ) -> DrawVerification:
     """Every published value, so anyone can recompute the selection (docs/draws.md); the
     official ids are the caller's own country's only (#18 F3a, R24)."""
-    draw = draw_service.get_draw(session, draw_id)
     values = draw_service.published(
         session, draw=draw, now=clock.now(), viewer_country=actor.country
     )

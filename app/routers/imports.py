@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +23,7 @@ from app.api.pagination import (
     paginate,
 )
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
+from app.auth.scoping import ScopedImport
 from app.clock import ClockDep
 from app.db import SessionDep
 from app.errors import PayloadTooLarge, Unprocessable
@@ -190,15 +190,14 @@ def list_imports(
     responses=problem_responses(401, 403, 404, 422),
 )
 def read_import(
-    import_id: UUID,
     actor: Importer,
+    job: ScopedImport,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ImportJobDetail:
     """Status, counts and the rejected rows (line, source_ref, code, reason), paged with
     ``limit`` and ``cursor``. Another country's job answers 404 (R24)."""
-    job = import_service.get_job(session, actor, import_id)
     after = decode_cursor(cursor, ID_CURSOR)
     errors = import_service.row_errors(
         session, job.id, after=after[0] if after else None, limit=limit

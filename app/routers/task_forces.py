@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -8,10 +7,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api.etag import check_if_match, set_etag
 from app.api.idempotency import Idempotency
 from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, paginate
+from app.auth import disclosure
 from app.auth.principal import Principal, Role, require_roles
+from app.auth.scoping import (
+    LockedTaskForce,
+    MemberOfficialId,
+    NominatingTaskForce,
+    NominationId,
+    ScopedTaskForce,
+    WithdrawableTaskForce,
+)
 from app.clock import ClockDep
 from app.db import SessionDep
-from app.models import TaskForce
+from app.models import Official, TaskForce, TaskForceMember
 from app.schemas.common import Page, problem_responses
 from app.schemas.task_force import (
     ComplianceRead,
@@ -90,13 +98,8 @@ def list_task_forces(actor: Reader, session: SessionDep, clock: ClockDep) -> Pag
     "/{task_force_id}", response_model=TaskForceRead, responses=problem_responses(401, 403, 404)
 )
 def read_task_force(
-    task_force_id: uuid.UUID,
-    actor: Reader,
-    session: SessionDep,
-    clock: ClockDep,
-    response: Response,
+    actor: Reader, tf: ScopedTaskForce, session: SessionDep, clock: ClockDep, response: Response
 ) -> TaskForceRead:
-    tf = tf_service.get_task_force(session, actor, task_force_id)
     set_etag(response, tf.version)
     return _read(session, tf, tf_service.compliance(session, tf, now=clock.now()).status)
 
@@ -107,15 +110,14 @@ def read_task_force(
     responses=problem_responses(401, 403, 404, 412, 422, 428),
 )
 def update_task_force(
-    task_force_id: uuid.UUID,
     body: TaskForceUpdate,
     request: Request,
     response: Response,
     actor: Manager,
+    tf: LockedTaskForce,
     session: SessionDep,
     clock: ClockDep,
 ) -> TaskForceRead:
-    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
     check_if_match(request, tf.version)
     now = clock.now()
     tf_service.update_task_force(
@@ -132,9 +134,9 @@ def update_task_force(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def nominate(
-    task_force_id: uuid.UUID,
     body: NominationCreate,
     actor: Manager,
+    tf: NominatingTaskForce,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -144,7 +146,6 @@ def nominate(
     country's admin its own (#18 F3, R24)."""
     if (replay := idem.replay()) is not None:
         return replay
-    tf = tf_service.task_force_for_nomination(session, actor, task_force_id, body.official_id)
     nomination = tf_service.nominate(
         session,
         actor=actor,
@@ -164,9 +165,8 @@ def nominate(
     responses=problem_responses(401, 403, 404),
 )
 def list_nominations(
-    task_force_id: uuid.UUID, actor: Reader, session: SessionDep
+    actor: Reader, tf: ScopedTaskForce, session: SessionDep
 ) -> Page[NominationRead]:
-    tf = tf_service.get_task_force(session, actor, task_force_id)
     return Page[NominationRead](
         items=[NominationRead.model_validate(n) for n in tf_service.nominations(session, tf.id)]
     )
@@ -178,23 +178,19 @@ def list_nominations(
     responses=problem_responses(401, 403, 404, 409),
 )
 def withdraw_nomination(
-    task_force_id: uuid.UUID,
-    nomination_id: uuid.UUID,
     actor: Manager,
+    tf: WithdrawableTaskForce,
+    nomination_id: NominationId,
     session: SessionDep,
     clock: ClockDep,
 ) -> None:
-    tf = tf_service.task_force_for_withdrawal(session, actor, task_force_id, nomination_id)
     tf_service.withdraw_nomination(
         session, actor=actor, tf=tf, nomination_id=nomination_id, now=clock.now()
     )
 
 
-def _member_read(member: object, official: object, viewer_country: str) -> MemberRead:
-    from app.models import Official, TaskForceMember
-
-    assert isinstance(member, TaskForceMember)
-    assert isinstance(official, Official)
+def _member_read(member: TaskForceMember, official: Official, viewer: Principal) -> MemberRead:
+    """Members of the other country are shown at verdict level (names and role, R24)."""
     return MemberRead(
         id=member.id,
         official_id=official.id,
@@ -205,7 +201,7 @@ def _member_read(member: object, official: object, viewer_country: str) -> Membe
         role=member.role,
         joined_on=member.joined_on,
         left_on=member.left_on,
-        view="full" if official.country == viewer_country else "public",
+        view=disclosure.view_name(viewer, official.country),
     )
 
 
@@ -216,9 +212,9 @@ def _member_read(member: object, official: object, viewer_country: str) -> Membe
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def add_member(
-    task_force_id: uuid.UUID,
     body: MemberCreate,
     actor: Manager,
+    tf: LockedTaskForce,
     session: SessionDep,
     clock: ClockDep,
     idem: Idempotency,
@@ -227,14 +223,12 @@ def add_member(
     override covers them); rank and seniority never exempt anyone (R17)."""
     if (replay := idem.replay()) is not None:
         return replay
-    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
     member = tf_service.add_member(
         session, actor=actor, tf=tf, official_id=body.official_id, now=clock.now()
     )
-    from app.models import Official
-
     official = session.get(Official, member.official_id)
-    result = _member_read(member, official, actor.country)
+    assert official is not None  # a member is an official (foreign key)
+    result = _member_read(member, official, actor)
     idem.remember(201, result)
     return result
 
@@ -245,14 +239,13 @@ def add_member(
     responses=problem_responses(401, 403, 404),
 )
 def list_members(
-    task_force_id: uuid.UUID, actor: Reader, session: SessionDep, include_past: bool = False
+    actor: Reader, tf: ScopedTaskForce, session: SessionDep, include_past: bool = False
 ) -> Page[MemberRead]:
     """Roster and history of joins and leaves; members of the other country are shown at
     verdict level (names and roles; their detail stays with their country, R24)."""
-    tf = tf_service.get_task_force(session, actor, task_force_id)
     return Page[MemberRead](
         items=[
-            _member_read(m, o, actor.country)
+            _member_read(m, o, actor)
             for m, o in tf_service.roster(session, tf.id, include_past=include_past)
         ]
     )
@@ -264,13 +257,12 @@ def list_members(
     responses=problem_responses(401, 403, 404),
 )
 def remove_member(
-    task_force_id: uuid.UUID,
-    official_id: uuid.UUID,
     actor: Manager,
+    tf: LockedTaskForce,
+    official_id: MemberOfficialId,
     session: SessionDep,
     clock: ClockDep,
 ) -> None:
-    tf = tf_service.get_task_force(session, actor, task_force_id, manage=True)
     tf_service.remove_member(session, actor=actor, tf=tf, official_id=official_id, now=clock.now())
 
 
@@ -280,12 +272,11 @@ def remove_member(
     responses=problem_responses(401, 403, 404),
 )
 def compliance(
-    task_force_id: uuid.UUID, actor: Reader, session: SessionDep, clock: ClockDep
+    actor: Reader, tf: ScopedTaskForce, session: SessionDep, clock: ClockDep
 ) -> ComplianceRead:
     """Every member's verdict and reasons, the derived status and who blocks it (R17, R19).
     The number of SQL statements does not grow with the roster."""
     now = clock.now()
-    tf = tf_service.get_task_force(session, actor, task_force_id)
     result = tf_service.compliance(session, tf, now=now)
     members = [
         MemberCompliance(
@@ -323,15 +314,14 @@ def compliance(
     responses=problem_responses(401, 403, 404, 422),
 )
 def list_events(
-    task_force_id: uuid.UUID,
     actor: Reader,
+    tf: ScopedTaskForce,
     session: SessionDep,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[TaskForceEventRead]:
     """Nominations, joins, leaves, suspensions and reinstatements with their causes (R19);
     a cause about the other country's official is shown at verdict level (#18 F2a, R24)."""
-    tf = tf_service.get_task_force(session, actor, task_force_id)
     after = decode_cursor(cursor, ID_CURSOR)
     rows = tf_service.events(session, tf.id, after=int(after[0]) if after else None, limit=limit)
     page = paginate(rows, limit, lambda e: (e.id,))

@@ -74,7 +74,9 @@ class DrawRead(BaseModel):
     random_due_days: int = Field(
         description="Reference value; each selection follows its official's own policy"
     )
-    created_by: uuid.UUID
+    created_by: uuid.UUID | None = Field(
+        description="The admin who created it; null across the border (#18, R24)"
+    )
     created_at: dt.datetime
     completed_at: dt.datetime | None
     seed: str | None

@@ -16,8 +16,9 @@ Life of a draw (``docs/draws.md``):
    each selected official owes a ``random`` evaluation by ``selected_on + random_due_days`` of
    the policy that applies to them (R15).
 
-A deadline that passes first makes the draw ``failed`` — recorded by the request that notices
-(which is then refused, but the failure is committed) or by the sweep — and it is never
+A deadline that passes first makes the draw ``failed`` — recorded for the request that notices
+(which is refused: its own transaction rolls back, and the failure is written in a unit of work
+of its own once it has ended, ``app.db.after_transaction``) or by the sweep — and it is never
 re-drawn silently: a new draw is a new record with a new population hash and new commitments.
 """
 
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import after_transaction, unit_of_work
 from app.domain.access import Principal
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import (
     Agency,
     DrawCommitment,
@@ -53,6 +55,7 @@ from app.services.revetting.schedules import (
     active_officials,
     resolved_policies,
 )
+from app.services.task_forces.task_forces import can_read as can_read_task_force
 
 COUNTRIES = BOTH_COUNTRIES
 DEFAULT_COMMIT_WINDOW = dt.timedelta(days=7)
@@ -84,14 +87,6 @@ class DrawScope:
         }
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """A refused request whose side effect (the draw marked failed) must still be committed:
-    the router answers with ``error`` without raising, so the unit of work commits."""
-
-    error: AppError
-
-
 def effective_status(draw: RandomDraw, now: dt.datetime) -> tuple[str, str | None]:
     """The status the clock implies (a passed deadline fails the draw), and why.
 
@@ -110,7 +105,9 @@ def _population(session: Session, actor: Principal, scope: DrawScope) -> Any:
             raise field_error(
                 "body.scope", "a task force scope admits no other field", "DRAW_SCOPE_INVALID"
             )
-        if session.get(TaskForce, scope.task_force_id) is None:
+        # A task force the caller may not read answers as an unknown one (#18, R24).
+        task_force = session.get(TaskForce, scope.task_force_id)
+        if task_force is None or not can_read_task_force(session, actor, task_force):
             raise NotFound("No such task force", code="TASK_FORCE_NOT_FOUND")
         active = active_officials(ScheduleScope(countries=COUNTRIES))
         members = select(TaskForceMember.official_id).where(
@@ -209,14 +206,6 @@ def create_draw(
     return draw
 
 
-def get_draw(session: Session, draw_id: uuid.UUID, *, lock: bool = False) -> RandomDraw:
-    """Draws are binational: admins and auditors of both countries see them."""
-    draw = session.get(RandomDraw, draw_id, with_for_update=lock or None)
-    if draw is None:
-        raise NotFound("No such draw", code="DRAW_NOT_FOUND")
-    return draw
-
-
 def list_draws(
     session: Session, *, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> list[RandomDraw]:
@@ -254,20 +243,40 @@ def fail_draw(
     )
 
 
-def _deadline_refusal(
+def _fail_after_refusal(
+    session: Session, *, draw: RandomDraw, reason: str, actor: Principal, now: dt.datetime
+) -> None:
+    """The request is refused (its transaction rolls back), but the failure it noticed is kept:
+    written in a unit of work of its own once the request's transaction has ended, so it never
+    waits on the request's lock on the draw (R16; ``app.db.after_transaction``). A draw that
+    another request or the sweep has failed in between is left as it is."""
+    factory: sessionmaker[Session] = session.info.get("factory") or sessionmaker(
+        bind=session.get_bind(), expire_on_commit=False
+    )
+    draw_id = draw.id
+
+    def write() -> None:
+        with unit_of_work(factory) as own:
+            fresh = own.get(RandomDraw, draw_id, with_for_update=True)
+            if fresh is not None and fresh.status in (OPEN, COMMITTED):
+                fail_draw(own, draw=fresh, reason=reason, actor=actor, now=now)
+
+    after_transaction(session, write)
+
+
+def _refuse_past_deadline(
     session: Session, draw: RandomDraw, actor: Principal, now: dt.datetime
-) -> Refusal | None:
+) -> None:
     status, reason = effective_status(draw, now)
     if status == FAILED and draw.status != FAILED:
-        fail_draw(session, draw=draw, reason=reason or "deadline passed", actor=actor, now=now)
-        return Refusal(
-            Conflict(
-                "The draw's deadline has passed; it has failed and will not be re-drawn",
-                code="DRAW_DEADLINE_PASSED",
-                extra={"draw_status": FAILED},
-            )
+        _fail_after_refusal(
+            session, draw=draw, reason=reason or "deadline passed", actor=actor, now=now
         )
-    return None
+        raise Conflict(
+            "The draw's deadline has passed; it has failed and will not be re-drawn",
+            code="DRAW_DEADLINE_PASSED",
+            extra={"draw_status": FAILED},
+        )
 
 
 def _refuse_closed(draw: RandomDraw) -> None:
@@ -288,12 +297,12 @@ def _check_participant(actor: Principal) -> str:
 
 
 def submit_commitment(
-    session: Session, *, actor: Principal, draw_id: uuid.UUID, commitment: str, now: dt.datetime
-) -> DrawCommitment | Refusal:
+    session: Session, *, actor: Principal, draw: RandomDraw, commitment: str, now: dt.datetime
+) -> DrawCommitment:
     """Record the caller's country's ``sha256(secret)`` (R16): once per country (409 on a
-    second), before the commit deadline (after it the draw fails)."""
+    second), before the commit deadline (after it the draw fails). ``draw`` is locked by the
+    caller (``app.auth.scoping.LockedDraw``)."""
     country = _check_participant(actor)
-    draw = get_draw(session, draw_id, lock=True)
     value = draw_math.parse_commitment(commitment)
     _refuse_closed(draw)
     existing = commitments_of(session, draw.id)
@@ -301,8 +310,7 @@ def submit_commitment(
         raise Conflict(
             "Your country has already committed to this draw", code="DRAW_ALREADY_COMMITTED"
         )
-    if (refusal := _deadline_refusal(session, draw, actor, now)) is not None:
-        return refusal
+    _refuse_past_deadline(session, draw, actor, now)
     row = DrawCommitment(
         draw_id=draw.id,
         country=country,
@@ -327,16 +335,15 @@ def submit_commitment(
 
 
 def submit_reveal(
-    session: Session, *, actor: Principal, draw_id: uuid.UUID, secret: str, now: dt.datetime
-) -> DrawCommitment | Refusal:
+    session: Session, *, actor: Principal, draw: RandomDraw, secret: str, now: dt.datetime
+) -> DrawCommitment:
     """Record the caller's country's secret (R16): only after both commitments, once, before
     the reveal deadline, and only if ``sha256(secret)`` is the commitment (422
-    ``REVEAL_MISMATCH``). The second reveal completes the draw."""
+    ``REVEAL_MISMATCH``). The second reveal completes the draw. ``draw`` is locked by the
+    caller (``app.auth.scoping.LockedDraw``)."""
     country = _check_participant(actor)
-    draw = get_draw(session, draw_id, lock=True)
     _refuse_closed(draw)
-    if (refusal := _deadline_refusal(session, draw, actor, now)) is not None:
-        return refusal
+    _refuse_past_deadline(session, draw, actor, now)
     if draw.status != COMMITTED:
         raise Conflict(
             "Both countries must commit before anyone reveals", code="DRAW_NOT_COMMITTED"
@@ -363,9 +370,7 @@ def submit_reveal(
         now=now,
     )
     if all(c.secret is not None for c in commitments.values()):
-        refusal = _complete(session, draw=draw, commitments=commitments, actor=actor, now=now)
-        if refusal is not None:
-            return refusal
+        _complete(session, draw=draw, commitments=commitments, actor=actor, now=now)
     return mine
 
 
@@ -383,24 +388,23 @@ def _complete(
     commitments: dict[str, DrawCommitment],
     actor: Principal,
     now: dt.datetime,
-) -> Refusal | None:
+) -> None:
     """Seed and selection (R16); each selected official owes a ``random`` evaluation by
-    ``today + random_due_days`` of their own applicable policy (R15)."""
+    ``today + random_due_days`` of their own applicable policy (R15). A population that no
+    longer matches its hash fails the draw instead (the reveal that found it is refused)."""
     ids = member_ids(session, draw.id)
     if len(ids) != draw.population_size or draw_math.population_hash(ids) != draw.population_hash:
-        fail_draw(
+        _fail_after_refusal(
             session,
             draw=draw,
             reason="the population changed after the draw was created",
             actor=actor,
             now=now,
         )
-        return Refusal(
-            Conflict(
-                "The draw's population no longer matches its published hash; the draw has failed",
-                code="DRAW_POPULATION_CHANGED",
-                extra={"draw_status": FAILED},
-            )
+        raise Conflict(
+            "The draw's population no longer matches its published hash; the draw has failed",
+            code="DRAW_POPULATION_CHANGED",
+            extra={"draw_status": FAILED},
         )
     secret_mx = draw_math.parse_secret(str(commitments["MX"].secret))
     secret_us = draw_math.parse_secret(str(commitments["US"].secret))
@@ -438,7 +442,6 @@ def _complete(
         details={"seed": draw.seed, "selected": len(chosen)},
         now=now,
     )
-    return None
 
 
 def _random_due_days(session: Session, official_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:

@@ -220,22 +220,22 @@ def list_task_forces(session: Session, *, actor: Principal) -> list[TaskForce]:
 
 
 def task_force_for_nomination(
-    session: Session, actor: Principal, task_force_id: uuid.UUID, official_id: uuid.UUID
+    session: Session, actor: Principal, task_force_id: uuid.UUID
 ) -> TaskForce:
-    """#18 F3 (R18, R24, R25): who may nominate to a task force. Its managers (leads, admins
-    of the lead agency's country) may; so may an admin of the *other* country, for its own
-    country's officials only: a joint task force's foreign members are put forward by their
-    own country, which alone decides to disclose them (at verdict level) across the border.
-    Anyone else, or a foreign admin naming someone not of its country, gets 404 for the task
+    """#18 F3 (R18, R24, R25): who may nominate to a task force, locked. Its managers (leads,
+    admins of the lead agency's country) may; so may an admin of the *other* country, for its
+    own country's officials only (``nominate`` checks the official with the same 404): a joint
+    task force's foreign members are put forward by their own country, which alone decides to
+    disclose them (at verdict level) across the border. Anyone else gets 404 for the task
     force, as for one that does not exist."""
-    tf = session.get(TaskForce, task_force_id)
-    if tf is not None and can_read(session, actor, tf) and can_manage(session, actor, tf):
+    tf = session.get(TaskForce, task_force_id, with_for_update=True)
+    if tf is not None and (_manages(session, actor, tf) or actor.has(Role.ADMIN)):
         return tf
-    if tf is not None and actor.has(Role.ADMIN):
-        official = session.get(Official, official_id)
-        if official is not None and official.country == actor.country:
-            return tf
     raise NotFound("No such task force", code="TASK_FORCE_NOT_FOUND")
+
+
+def _manages(session: Session, actor: Principal, tf: TaskForce) -> bool:
+    return can_read(session, actor, tf) and can_manage(session, actor, tf)
 
 
 def nominate(
@@ -252,10 +252,15 @@ def nominate(
     unknown id does, so a nomination never tells one country that the other's unlisted
     official exists (R24), and the reciprocal path (R25) only ever reaches officials their own
     country chose to put forward."""
+    official = session.get(Official, official_id)
+    own = official is not None and official.country == actor.country
+    if not own and not _manages(session, actor, tf):
+        # An admin of the other country naming someone not of its own: the task force is
+        # not its business, and answers as an unknown one (``task_force_for_nomination``).
+        raise NotFound("No such task force", code="TASK_FORCE_NOT_FOUND")
     if tf.dissolved_at is not None:
         raise Conflict("The task force is dissolved", code="TASK_FORCE_DISSOLVED")
-    official = session.get(Official, official_id)
-    if official is None or official.country != actor.country:
+    if official is None or not own:
         raise field_error("body.official_id", "no official with this id in your country")
     if _current_member(session, tf.id, official_id) is not None:
         raise Conflict("The official is already a member", code="ALREADY_MEMBER")
@@ -296,8 +301,8 @@ def task_force_for_withdrawal(
     session: Session, actor: Principal, task_force_id: uuid.UUID, nomination_id: uuid.UUID
 ) -> TaskForce:
     """Managers withdraw any nomination; the admin of a nominee's country withdraws the
-    nominations of its own officials (#18 F3: the country that put them forward)."""
-    tf = session.get(TaskForce, task_force_id)
+    nominations of its own officials (#18 F3: the country that put them forward). Locked."""
+    tf = session.get(TaskForce, task_force_id, with_for_update=True)
     if tf is not None and can_read(session, actor, tf):
         if can_manage(session, actor, tf):
             return tf
