@@ -56,6 +56,7 @@ from app.routers import (
 )
 from app.schemas.common import Problem
 from app.services.accounts.bootstrap import bootstrap_admin
+from app.services.audit.chainer import AuditChainer
 from app.services.notifications.delivery import DeliveryWorker
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if settings.deliver_in_process:
             worker = DeliveryWorker(factory, settings=settings, clock=app.state.clock)
             worker.start()
+        # R22, #17: requests leave audit events pending; this thread links them (one leader
+        # across processes on PostgreSQL; app/services/audit/chainer.py).
+        chainer = app.state.audit_chainer = None
+        if settings.audit_chain_in_process:
+            chainer = app.state.audit_chainer = AuditChainer(factory, settings=settings)
+            chainer.start()
         yield
+        if chainer is not None:
+            chainer.stop()
         if worker is not None:
             worker.stop()
         engine.dispose()

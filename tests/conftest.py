@@ -150,6 +150,10 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         argon2_time_cost=1,
         login_max_failures_per_user=3,
         login_max_failures_per_address=6,
+        # No background audit chainer thread (#17): a test's events are linked when it asks
+        # (GET /audit, /audit/verify, checkpoints, the sweep, or the chainer called by hand), so
+        # nothing links behind its back. tests/test_workers_pg.py runs real servers with it on.
+        audit_chain_in_process=False,
     )
 
 

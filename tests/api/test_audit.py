@@ -27,7 +27,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.domain.access import Role
 from app.models import AuditEvent, AuditLink
-from app.services.audit.audit import event_digest
+from app.services.audit.audit import chain, event_digest
 from tests.api.test_conventions import TOKEN, USERS, assert_problem, user_body
 from tests.conftest import T0
 
@@ -68,6 +68,9 @@ def _activity(client: TestClient, admin: Any) -> list[str]:
 
 
 def _event_at(factory: sessionmaker[Session], seq: int) -> int:
+    """The event linked at ``seq``, once what is pending is linked (as every audit reader does
+    first: requests leave their events to the background chainer, #17)."""
+    chain(factory)
     with factory() as session:
         event_id = session.scalar(select(AuditLink.event_id).where(AuditLink.seq == seq))
         assert event_id is not None

@@ -54,6 +54,7 @@ from app.models import (
     OfficialIdentifier,
     User,
 )
+from app.services.audit.chainer import AuditChainer
 from tests.api.test_conventions import assert_problem, user_body
 from tests.conftest import upgrade
 from tests.registry.builders import distinct_names, make_agency, official_body, with_result
@@ -484,11 +485,12 @@ def test_a_failed_audit_chaining_after_commit_answers_the_committed_write(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The audit chain is linked after the commit (R22). When that step fails (here the
-    database refuses new links), the write is committed all the same and is answered 201, not
-    500/503 (a client would retry a write that happened); the failure is logged without the
-    request's data; the event waits in ``audit_pending`` and is linked by the next chaining:
-    ``registry sweep`` (a quiet system), any later write, ``GET /audit/verify``."""
+    """The audit chain is linked after the commit, off the request path (R22, #17). When
+    chaining fails (here the database refuses new links), the write is committed all the same
+    and is answered 201, not 500/503 (a client would retry a write that happened); the
+    background chainer's failure is logged without the request's data; the event waits in
+    ``audit_pending`` and is linked by the next chaining: ``registry sweep`` (a quiet system),
+    the chainer's next tick, ``GET /audit/verify``."""
     admin, auditor = make_user("admin", "MX"), make_user("auditor", "MX")
     for name in list(os.environ):
         if name.startswith("REGISTRY_"):
@@ -503,14 +505,16 @@ def test_a_failed_audit_chaining_after_commit_answers_the_committed_write(
     engine = engine_for()
     _refuse_audit_links(engine, on=True)
     body = user_body(username="hooked_user")
-    with caplog.at_level(logging.ERROR, logger="app.db"):
-        response = client.post("/api/v1/users", json=body, headers=admin.headers)
+    response = client.post("/api/v1/users", json=body, headers=admin.headers)
     assert response.status_code == 201, response.text
     with factory() as session:
         assert session.scalar(select(User).where(User.username == "hooked_user")) is not None
     assert _count(factory, AuditPending) >= 1
-    [record] = [r for r in caplog.records if r.name == "app.db"]
-    assert "after-commit hook" in record.getMessage()
+    with caplog.at_level(logging.ERROR, logger="app.services.audit.chainer"):
+        assert AuditChainer(factory, settings=settings).tick() is None  # one tick, as the thread
+    [record, *_] = [r for r in caplog.records if r.name == "app.services.audit.chainer"]
+    assert "audit chaining failed" in record.getMessage()
+    assert _count(factory, AuditPending) >= 1
     assert "hooked_user" not in caplog.text
     assert body["password"] not in caplog.text
 

@@ -1,12 +1,15 @@
 """Tamper-evident audit log (R22).
 
-* ``record`` inserts an event in the caller's transaction: a write that rolls back leaves no
-  event, and one that commits always has its event.
-* ``chain`` runs after commit in its own short transaction. It takes the row lock of
-  ``audit_head`` (the only serialised step, a few milliseconds), links pending events in order and
-  moves the head. Request transactions never wait on it for their whole length. After a request,
-  it runs through ``GroupChainer``: the requests of one process that finish together share one
-  chaining pass, as a database shares one log flush among commits (group commit).
+* ``record`` inserts an event, and its row in ``audit_pending``, in the caller's transaction: a
+  write that rolls back leaves no event, and one that commits always has its event. The request
+  does nothing more: it never chains, so it never waits on the chain head (#17).
+* ``chain`` links pending events in order and moves the head, ``audit_chain_batch`` events per
+  short transaction under the row lock of ``audit_head`` (the only serialised step). It is run
+  in the background by ``AuditChainer`` (``app/services/audit/chainer.py``: one leader at a time
+  across processes), and first thing by every reader that must see the whole chain:
+  ``GET /audit``, ``GET /audit/verify``, ``POST /audit/checkpoints``, ``registry sweep``.
+  A batch commits whole or not at all, so a process killed mid-batch leaves the chain as the
+  last committed batch left it, and the rest pending for the next run.
 * ``verify`` recomputes every event hash and every link and names the first broken one, then
   holds the chain to the newest signed checkpoint: a chain that stops short of it, or passes it
   with another hash, was truncated or rewritten (#19).
@@ -25,40 +28,44 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from asgi_correlation_id import correlation_id
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import sign_statement
 from app.config import Settings, load_settings
-from app.db import after_commit
 from app.domain.access import Principal
 from app.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLink, AuditPending
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
-CHAIN_BATCH = 500
+# PostgreSQL advisory lock of the background chainers' leader (``chain(leader_only=True)``): a
+# 63-bit number no other lock of the service uses (the ASCII of "auditch" after a zero byte).
+CHAIN_LEADER_LOCK = int.from_bytes(b"\x00auditch", "big")
 
 
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def audit_key(session: Session) -> bytes:
-    """The audit key of the settings the session was made with. A session of a bare factory
-    (a command that did not configure one) reads the settings of the environment, once per
-    session: not cached for the process, so it always follows the current environment."""
+def _settings(session: Session) -> Settings:
+    """The settings the session was made with. A session of a bare factory (a command that did
+    not configure one) reads the settings of the environment, once per session: not cached for
+    the process, so it always follows the current environment."""
     settings = session.info.get("settings")
     if not isinstance(settings, Settings):
         settings = session.info["settings"] = load_settings()
-    return settings.audit_key_bytes
+    return settings
+
+
+def audit_key(session: Session) -> bytes:
+    """The audit key of the settings the session was made with."""
+    return _settings(session).audit_key_bytes
 
 
 def event_digest(event: AuditEvent, key: bytes | None) -> str:
@@ -125,67 +132,50 @@ def record(
     event.event_hash = event_digest(event, audit_key(session))
     session.add(event)
     session.flush()
+    # Linked later, outside the request (``chain``): by the background chainer, or by the
+    # first reader that needs the whole chain.
     session.add(AuditPending(event_id=event.id))
-    factory = session.info.get("factory")
-    if factory is not None:
-        after_commit(session, GroupChainer.of(factory).chain)  # once per transaction
     return event
 
 
-class GroupChainer:
-    """Chaining after commit, one pass at a time per process, shared by every caller that
-    committed before the pass began.
-
-    A caller takes a ticket once its transaction has committed (its events are pending), then
-    waits for the pass lock. A pass that starts after ticket T was issued links T's events, so
-    a caller whose ticket an earlier pass already covered returns at once; otherwise it runs
-    the pass itself, for everyone waiting. Each caller still returns only once its own events
-    are linked (the answer to a request follows its link, as with a pass of its own), and no
-    caller waits for more than the pass in progress and one more. Under concurrency the number
-    of chaining transactions, and the waits on ``audit_head``'s row lock, fall to about one per
-    pass instead of one per request (docs/benchmark.md). Processes still serialise on that row.
-    """
-
-    _instances: weakref.WeakKeyDictionary[sessionmaker[Session], GroupChainer] = (
-        weakref.WeakKeyDictionary()
-    )
-    _instances_lock = threading.Lock()
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
-        self._pass_lock = threading.Lock()
-        self._tickets_lock = threading.Lock()
-        self._issued = 0  # the last ticket handed out
-        self._covered = 0  # every ticket up to this one has been linked
-        self.passes = 0
-
-    @classmethod
-    def of(cls, factory: sessionmaker[Session]) -> GroupChainer:
-        with cls._instances_lock:
-            chainer = cls._instances.get(factory)
-            if chainer is None:
-                chainer = cls._instances[factory] = cls(factory)
-            return chainer
-
-    def chain(self) -> None:
-        with self._tickets_lock:
-            self._issued += 1
-            ticket = self._issued
-        with self._pass_lock:
-            if self._covered >= ticket:
-                return
-            with self._tickets_lock:
-                starting = self._issued
-            chain(self.factory)
-            self.passes += 1
-            self._covered = starting
+def has_pending(factory: sessionmaker[Session]) -> bool:
+    """Whether any committed event waits to be linked: one read, no lock (an idle tick of the
+    background chainer costs this and nothing more)."""
+    with factory() as session:
+        return session.scalar(select(AuditPending.event_id).limit(1)) is not None
 
 
-def chain(factory: sessionmaker[Session]) -> int:
-    """Link every pending event into the chain; returns how many were linked."""
+def chain(
+    factory: sessionmaker[Session], *, batch: int | None = None, leader_only: bool = False
+) -> int:
+    """Link every pending event into the chain; returns how many were linked.
+
+    Events are linked ``batch`` at a time (default: the setting ``audit_chain_batch``), oldest
+    first, each batch in a transaction of its own that commits the links, the head and the
+    removal from ``audit_pending`` together: a transaction aborted or a process killed in the
+    middle of a batch leaves the chain as the previous batch left it (it verifies), and that
+    batch's events pending for the next run.
+
+    ``leader_only`` is the background chainer's mode: on PostgreSQL each batch first tries the
+    transaction-scoped advisory lock ``CHAIN_LEADER_LOCK`` and stops if another process holds
+    it (that process is the leader for now and links the rest); the lock goes with the
+    transaction, so a leader that dies frees it at once. Readers that must see the whole chain
+    (verify, checkpoints, the audit list, the sweep) do not try it: they queue on the head's
+    row lock behind the leader's batch in progress and link whatever is still pending. The
+    head's row lock alone keeps the chain linear; the leader lock only spares the processes
+    from queueing on it all together. SQLite has no such lock and needs none: it serves one
+    process (docs/security.md 3.6), and its write lock serialises chainers anyway."""
+    size = batch
     linked = 0
     while True:
         with factory() as session, session.begin():
+            size = size or _settings(session).audit_chain_batch
+            if leader_only and session.get_bind().dialect.name == "postgresql":
+                leader = session.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CHAIN_LEADER_LOCK}
+                )
+                if not leader:
+                    return linked
             # The UPDATE takes the head's row lock (PostgreSQL) / the write lock (SQLite) first,
             # so two chainers never extend the same head.
             session.execute(
@@ -207,7 +197,7 @@ def chain(factory: sessionmaker[Session]) -> int:
                 select(AuditEvent.id, AuditEvent.event_hash)
                 .join(AuditPending, AuditPending.event_id == AuditEvent.id)
                 .order_by(AuditEvent.id)
-                .limit(CHAIN_BATCH)
+                .limit(size)
             ).all()
             if not rows:
                 return linked
@@ -228,7 +218,7 @@ def chain(factory: sessionmaker[Session]) -> int:
             )
             head.seq, head.chain_hash = seq, prev
             linked += len(rows)
-            if len(rows) < CHAIN_BATCH:
+            if len(rows) < size:
                 return linked
 
 
@@ -375,7 +365,8 @@ def _pending(session: Session) -> int:
 def checkpoint(
     session: Session, *, settings: Settings, actor: Principal, now: dt.datetime
 ) -> AuditCheckpoint:
-    """Sign the current chain head (call ``chain`` first so nothing committed is left out)."""
+    """Sign the current chain head (call ``chain`` first so nothing committed is left out: the
+    background chainer may lag the commits by up to its interval)."""
     head = session.get(AuditHead, HEAD_ID)
     seq = head.seq if head else 0
     chain_hash = head.chain_hash if head else GENESIS_HASH
