@@ -177,7 +177,9 @@ def _start(
     try:
         with unit_of_work(factory) as session:
             if actor is not None:
-                principal = import_service.actor_by_username(session, actor)
+                principal = import_service.actor_by_username(
+                    session, actor, country.value if country is not None else None
+                )
                 if country is not None and country.value != principal.country:
                     raise typer.BadParameter("--country differs from the actor's country")
             elif kind == ImportKind.EVALUATIONS:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,16 +47,28 @@ class Official(Base):
 
 
 class OfficialIdentifier(Base):
-    """R2: the value is AES-GCM encrypted; ``blind_index`` (HMAC of scheme and value) finds it."""
+    """R2: the value is AES-GCM encrypted; ``blind_index`` (HMAC of scheme and value) finds it.
+
+    ``country`` is the official's (copied, never changed): an identifier is unique within a
+    country only (#18 F4, R24), so a registration whose passport or employee number an
+    unlisted official of the other country holds is not refused — a refusal would tell the
+    registrar that such a person exists across the border. Screening still looks identifiers
+    up across both countries (R3, R11) through ``ix_official_identifiers_blind_index``."""
 
     __tablename__ = "official_identifiers"
+    __table_args__ = (
+        UniqueConstraint(
+            "country", "blind_index", name="uq_official_identifiers_country_blind_index"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     official_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("officials.id"), index=True)
     scheme: Mapped[str] = mapped_column(String(20))
-    blind_index: Mapped[str] = mapped_column(String(64), unique=True)
+    blind_index: Mapped[str] = mapped_column(String(64), index=True)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    country: Mapped[str] = mapped_column(String(2))
 
 
 class OfficialNameKey(Base):

@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id
 
 
 class User(Base):
+    """A username is unique within its country only (#18 F5, R24): one global namespace told an
+    admin, through ``USERNAME_TAKEN``, which names the other country uses. Login therefore
+    finds the user by username *and* country (``services.accounts.auth``)."""
+
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("country", "username", name="uq_users_country_username"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     roles: Mapped[list[str]] = mapped_column(JSON)
     country: Mapped[str] = mapped_column(String(2), index=True)

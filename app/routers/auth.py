@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.principal import Authenticated, SettingsDep, public
 from app.clock import ClockDep
 from app.db import SessionDep
+from app.domain.access import Country
 from app.schemas.common import problem_responses
 from app.schemas.user import Me, TokenResponse
 from app.services.accounts import auth as auth_service
@@ -27,8 +28,17 @@ def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     settings: SettingsDep,
     clock: ClockDep,
+    country: Annotated[
+        Country | None,
+        Form(
+            description="The user's country. Usernames are unique per country (#18 F5); "
+            "without it, the user of either country whose password matches logs in, if "
+            "exactly one does"
+        ),
+    ] = None,
 ) -> TokenResponse:
-    """OAuth2 password flow: a short-lived bearer token (R26)."""
+    """OAuth2 password flow: a short-lived bearer token (R26). Every refusal is the same 401
+    ``INVALID_CREDENTIALS``, whether the username exists, and in which country, or not."""
     token, lifetime = auth_service.login(
         request.app.state.sessionmaker,
         settings=settings,
@@ -37,6 +47,7 @@ def issue_token(
         password=form.password,
         client_addr=request.client.host if request.client else None,
         now=clock.now(),
+        country=country.value if country is not None else None,
     )
     return TokenResponse(access_token=token, expires_in=lifetime)
 

@@ -91,8 +91,9 @@ def test_copy_text_written_by_hand_equals_the_generic_form(settings: Settings) -
         assert ident_lines.count("\n") == len(p.identifiers)
         assert "\\\\x" in ident_lines
         for line in ident_lines.splitlines():
-            ident_id, owner, scheme, _index, _cipher, _at = line.split("\t")
+            ident_id, owner, scheme, _index, _cipher, _at, country = line.split("\t")
             assert owner == oid
+            assert country == "MX"  # the official's: identifiers are unique per country (#18 F4)
             assert uuid.UUID(ident_id).version == 4
             assert scheme in p.schemes
     # The rows cut out of the batch, joined, are the batch.

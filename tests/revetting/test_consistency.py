@@ -161,9 +161,10 @@ def test_edge_cases_and_both_forms_agree(client, auth, world, factory):
 
 
 def test_each_country_list_reads_its_own_officials_records(client, auth, world, factory):
-    """A country's due list derives its officials' schedules from their records only, and from
-    all of them: an evaluation conducted across the border (R25) counts for the official's own
-    country, and the other country's officials never enter the list."""
+    """A country's due list derives its officials' schedules from their records only: an
+    evaluation conducted across the border (R25, reciprocal) is not the home country's verdict
+    (#18 F3b: it counts toward a task force's reciprocity only), and the other country's
+    officials never enter the list."""
     mx_current = add_official(factory, world.mx_police)
     add_evaluation(factory, mx_current, world.mx_c3, conducted_on=dt.date(2026, 3, 1))
     mx_failed = add_official(factory, world.mx_police)
@@ -174,7 +175,7 @@ def test_each_country_list_reads_its_own_officials_records(client, auth, world, 
     add_evaluation(
         factory, us_current, world.us_vet, conducted_on=dt.date(2026, 2, 1), country="US"
     )
-    # Vetted by Mexico, reciprocally: the record belongs to the U.S. official's schedule.
+    # Vetted by Mexico, reciprocally: not a U.S. vetting, so never vetted at home (#18 F3b).
     us_failed_abroad = add_official(factory, world.us_fbi, country="US")
     add_evaluation(
         factory, us_failed_abroad, world.mx_c3, outcome="fail", conducted_on=dt.date(2026, 5, 2)
@@ -195,7 +196,7 @@ def test_each_country_list_reads_its_own_officials_records(client, auth, world, 
     }
     assert listed["US"] == {
         str(us_current): ("current", "2031-02-01", []),  # R14: U.S. default 60 months
-        str(us_failed_abroad): ("overdue", "2026-05-02", ["vetting_failed"]),
+        str(us_failed_abroad): ("never_vetted", "2020-01-15", ["initial_vetting"]),
         str(us_never): ("never_vetted", "2026-08-03", ["initial_vetting"]),
     }
     # The per-official form (read by id, not by country) agrees.

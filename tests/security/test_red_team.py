@@ -412,12 +412,10 @@ def test_f5_user_lookups_answer_the_other_country_as_unknown(client, w):
         same_answer(probe, unknown)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#18 F5: usernames are one global namespace (users.username is UNIQUE); hiding "
-    "another country's usernames needs a per-country namespace — a model change",
-)
 def test_f5_us_admin_cannot_learn_that_a_mexican_username_exists(client, w):
+    """F5 (R24): usernames are unique per country, so a U.S. admin creates a user named as a
+    Mexican user is exactly as one named as nobody (login: tests/security/
+    test_per_country_usernames.py)."""
     body = {
         "password": "a-long-enough-password",
         "roles": ["personnel_officer"],

@@ -1,7 +1,9 @@
 """User management (R26): admins manage users of their own country only.
 
 A user of another country answers 404, never 403, so an admin cannot learn who exists across
-the border (R24). Users are never deleted: deactivation keeps the audit trail meaningful.
+the border (R24); usernames are unique per country, so ``USERNAME_TAKEN`` says nothing of the
+other country's users either (#18 F5). Users are never deleted: deactivation keeps the audit
+trail meaningful.
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ def create_user(
         _check_agency_required(roles, agency_id)
     _check_agency(session, agency_id, country)
     _check_official(session, official_id, country)
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    # Unique within the country (#18 F5): the other country's names are none of its business.
+    taken = select(User.id).where(User.country == country, User.username == username)
+    if session.scalar(taken) is not None:
         raise Conflict("The username is taken", code="USERNAME_TAKEN")
     user = User(
         username=username,

@@ -537,7 +537,15 @@ OFFICIAL_COLS = (
     "created_at",
     "version",
 )
-IDENTIFIER_COLS = ("id", "official_id", "scheme", "blind_index", "ciphertext", "created_at")
+IDENTIFIER_COLS = (
+    "id",
+    "official_id",
+    "scheme",
+    "blind_index",
+    "ciphertext",
+    "created_at",
+    "country",
+)
 NAME_KEY_COLS = ("official_id", "key")
 APPOINTMENT_COLS = (
     "id",
@@ -637,7 +645,15 @@ def prepare_official(
         1,
     )
     identifiers = [
-        (uuid.uuid4(), official_id, scheme, index, p.cipher.encrypt(compact, scheme=scheme), now)
+        (
+            uuid.uuid4(),
+            official_id,
+            scheme,
+            index,
+            p.cipher.encrypt(compact, scheme=scheme),
+            now,
+            row.country,
+        )
         for scheme, compact, index in row.identifiers
     ]
     keys = [(official_id, k) for k in row.name_keys]
@@ -772,7 +788,8 @@ def _copy_texts(row: OfficialRow, p: Prepared, now: dt.datetime) -> tuple[str, s
     )
     encrypt = p.cipher.encrypt
     idents = "".join(
-        f"{ident_id}\t{oid}\t{scheme}\t{index}\t\\\\x{encrypt(value, scheme=scheme).hex()}\t{at}\n"
+        f"{ident_id}\t{oid}\t{scheme}\t{index}\t\\\\x{encrypt(value, scheme=scheme).hex()}\t{at}\t"
+        f"{row.country}\n"
         for ident_id, (scheme, value, index) in zip(ids[2:], row.identifiers, strict=True)
     )
     # Blocking keys are upper-case ASCII letters, digits and colons: nothing to escape.

@@ -285,7 +285,7 @@ def system_actor(
     """The account command-line imports run as when no ``--actor`` is named: an inactive admin
     of the country (it cannot log in; it only attributes the job and its audit events)."""
     username = f"{SYSTEM_USER_PREFIX}{country.lower()}"
-    user = session.scalar(select(User).where(User.username == username))
+    user = session.scalar(select(User).where(User.country == country, User.username == username))
     if user is None:
         user = User(
             username=username,
@@ -322,16 +322,25 @@ def principal_of(user: User) -> Principal:
     )
 
 
-def actor_by_username(session: Session, username: str) -> Principal:
+def actor_by_username(session: Session, username: str, country: str | None = None) -> Principal:
     """The active account a command-line import runs as (``--actor``): an admin for officials
-    and separations, a vetting officer for evaluations (``create_job`` checks which)."""
-    user = session.scalar(select(User).where(User.username == username))
+    and separations, a vetting officer for evaluations (``create_job`` checks which).
+    Usernames are unique per country (#18 F5): when both countries have an importer of that
+    name, ``country`` (``--country``) picks one."""
     importers = {Role.ADMIN.value, Role.VETTING_OFFICER.value}
-    if user is None or not user.is_active or not importers.intersection(user.roles):
+    users = [
+        u
+        for u in session.scalars(select(User).where(User.username == username))
+        if u.is_active and importers.intersection(u.roles)
+    ]
+    if len(users) > 1 and country is not None:
+        users = [u for u in users if u.country == country]
+    if len(users) != 1:
+        # Two (one per country) when --country is not given: the operator names it.
         raise NotFound(
             "No active admin or vetting officer with this username", code="ACTOR_NOT_FOUND"
         )
-    return principal_of(user)
+    return principal_of(users[0])
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -877,7 +886,9 @@ def _keep_officials(
     (IDENTIFIER_EXISTS)."""
     stored_refs = _existing(session, Official.source_ref, [r[2] for r in rows])
     fresh = [r for r in rows if r[2] not in stored_refs]
-    stored_indexes, listed_indexes = _held_indexes(session, [i for r in rows for i in r[4]])
+    stored_indexes, listed_indexes = _held_indexes(
+        session, [i for r in rows for i in r[4]], country=ctx.actor.country
+    )
     listed_keys = _listed_keys(session, sorted({k for r in fresh for k in r[5][4]}))
     hits = [
         r
@@ -936,20 +947,25 @@ def _keep_officials(
     return kept
 
 
-def _held_indexes(session: Session, indexes: Sequence[str]) -> tuple[set[str], set[str]]:
-    """Which of these blind indexes are registered, and which of those a listed official
-    holds: one statement (``= ANY`` of one array on PostgreSQL)."""
+def _held_indexes(
+    session: Session, indexes: Sequence[str], *, country: str
+) -> tuple[set[str], set[str]]:
+    """Which of these blind indexes a record of ``country`` holds (identifiers are unique per
+    country, #18 F4: the other country's are no duplicates, and no oracle), and which a listed
+    official of either country holds (R3): one statement (``= ANY`` of one array on
+    PostgreSQL)."""
     if not indexes:
         return set(), set()
     stored: set[str] = set()
     listed: set[str] = set()
     held = exists().where(Listing.official_id == OfficialIdentifier.official_id)
-    for index, is_listed in session.execute(
-        select(OfficialIdentifier.blind_index, held).where(
+    for index, holder_country, is_listed in session.execute(
+        select(OfficialIdentifier.blind_index, OfficialIdentifier.country, held).where(
             _among(session, OfficialIdentifier.blind_index, indexes)
         )
     ):
-        stored.add(index)
+        if holder_country == country:
+            stored.add(index)
         if is_listed:
             listed.add(index)
     return stored, listed

@@ -115,18 +115,23 @@ def refuse_foreign_schemes(prepared: list[tuple[str, str, str]], *, country: str
 
 
 def refuse_duplicates(
-    session: Session, actor: Principal, prepared: list[tuple[str, str, str]]
+    session: Session, actor: Principal, prepared: list[tuple[str, str, str]], *, country: str
 ) -> None:
+    """409 ``IDENTIFIER_EXISTS`` when a record of ``country`` already holds one of these
+    identifiers. Identifiers are unique per country (#18 F4, R24): one held by an official of
+    the other country is no duplicate, and answers as an identifier nobody holds — a listed
+    holder has already been refused by the R3 gate (``OFFICIAL_LISTED``)."""
     if not prepared:
         return
     rows = session.execute(
-        select(OfficialIdentifier.scheme, Official.id, Official.country)
-        .join(Official, Official.id == OfficialIdentifier.official_id)
-        .where(OfficialIdentifier.blind_index.in_([p[2] for p in prepared]))
+        select(OfficialIdentifier.scheme, OfficialIdentifier.official_id).where(
+            OfficialIdentifier.country == country,
+            OfficialIdentifier.blind_index.in_([p[2] for p in prepared]),
+        )
     ).all()
     if not rows:
         return
-    scheme, official_id, country = rows[0]
+    scheme, official_id = rows[0]
     extra: dict[str, Any] = {"scheme": scheme}
     if country == actor.country:
         extra["existing_official_id"] = str(official_id)
@@ -154,6 +159,7 @@ def store_identifiers(
                 blind_index=index,
                 ciphertext=cipher.encrypt(compact, scheme=scheme),
                 created_at=now,
+                country=official.country,
             )
         )
 
@@ -225,7 +231,7 @@ def register_official(
         now=now,
     )
     refuse_foreign_schemes(prepared, country=agency.country)
-    refuse_duplicates(session, actor, prepared)
+    refuse_duplicates(session, actor, prepared, country=agency.country)
     forced = gate.verdict != "clear" and judge_gate(
         session,
         actor=actor,

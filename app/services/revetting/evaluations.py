@@ -48,7 +48,8 @@ def effective_evaluations_stmt() -> Select[Evaluation]:
 
 
 def is_currently_vetted(session: Session, official_id: uuid.UUID, today: dt.date) -> bool:
-    """Latest effective result is a pass still valid today, and no blocking listing (R13).
+    """Latest effective result of the official's own country is a pass still valid today, and
+    no blocking listing (R13).
     Valid means what schedules and eligibility mean (``pass_valid_until`` under today's
     policy, #15): a shortened interval ends a vetter's own pass for this rule too."""
     today_policy = current_policy(
@@ -65,6 +66,11 @@ def is_currently_vetted(session: Session, official_id: uuid.UUID, today: dt.date
         .where(
             Evaluation.official_id == official_id,
             ~exists().where(_CORRECTOR.corrects_id == Evaluation.id),  # R8
+            # The home verdict: a reciprocal result is not (#18 F3b, as in eligibility).
+            exists().where(
+                Official.id == Evaluation.official_id,
+                Official.country == Evaluation.conducted_by_country,
+            ),
         )
         .order_by(Evaluation.conducted_on.desc(), Evaluation.created_at.desc())
         .limit(1)

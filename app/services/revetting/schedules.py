@@ -4,6 +4,10 @@ Each official with an active appointment owes re-vetting by the earliest of thei
 *obligations* (all computed under the policy that applies *today* to their current
 appointment, so a policy change moves due dates without rewriting any evaluation):
 
+Evaluations are the official's own country's (#18 F3b): a reciprocal result, the other
+country's vetting of a joint task force's member, counts toward that task force's reciprocity
+only (``app.services.task_forces.eligibility``), never in the schedule.
+
 ``validity_end``
     the latest decisive (pass/fail/refused), uncorrected evaluation is a pass: due on its
     last valid day, ``pass_valid_until`` — the earlier of its stored ``valid_until`` and
@@ -447,13 +451,22 @@ def build_schedule_sql(scope: ScheduleScope, *, today: dt.date) -> ScheduleSql:
         return []
 
     def effective(ev: Any) -> list[Any]:
-        """Uncorrected evaluations (R8) of the officials in scope. ``corrects_id IS NOT NULL``
-        says nothing new to the logic but lets the planner probe the (nearly empty) unique
-        index of corrections instead of hashing every evaluation's NULL ``corrects_id``."""
+        """Uncorrected evaluations (R8) of the officials in scope, by their own country's
+        vetting bodies (#18 F3b: a reciprocal result counts toward a task force's reciprocity
+        only, as in eligibility). ``corrects_id IS NOT NULL`` says nothing new to the logic but
+        lets the planner probe the (nearly empty) unique index of corrections instead of
+        hashing every evaluation's NULL ``corrects_id``."""
         correction = exists().where(
             corrector.corrects_id == ev.id, corrector.corrects_id.is_not(None)
         )
-        return [~correction, *restricted(ev.official_id)]
+        if len(set(scope.countries)) == 1:
+            # Only this country's officials reach the result (``active``): no join needed.
+            home = ev.conducted_by_country == scope.countries[0]
+        else:
+            home = exists().where(
+                Official.id == ev.official_id, Official.country == ev.conducted_by_country
+            )
+        return [~correction, home, *restricted(ev.official_id)]
 
     no_date = cast(null(), Date)
     no_text = cast(null(), String)

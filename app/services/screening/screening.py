@@ -294,10 +294,11 @@ def _listed(column: Any) -> ColumnElement[bool]:
 
 def _identifier_hits(
     session: Session, queries: Sequence[_Query]
-) -> dict[str, tuple[uuid.UUID, str]]:
-    """Blind index -> (listed official, scheme). One indexed query (R11)."""
+) -> dict[str, list[tuple[uuid.UUID, str]]]:
+    """Blind index -> [(listed official, scheme)]: one per country at most, as an identifier
+    is unique per country (#18 F4). One indexed query (R11)."""
     indexes = sorted({index for q in queries for _scheme, index in q.identifiers})
-    hits: dict[str, tuple[uuid.UUID, str]] = {}
+    hits: dict[str, list[tuple[uuid.UUID, str]]] = {}
     for chunk in _chunks(indexes):
         rows = session.execute(
             select(
@@ -310,7 +311,7 @@ def _identifier_hits(
             )
         )
         for index, official_id, scheme in rows:
-            hits[index] = (official_id, scheme)
+            hits.setdefault(index, []).append((official_id, scheme))
     return hits
 
 
@@ -513,7 +514,7 @@ def _match_all(
     id_hits = _identifier_hits(session, queries) if any(q.identifiers for q in queries) else {}
     facts: _Facts = ({}, {})
     by_name = _name_candidates(session, queries, settings.screening_max_candidates, facts)
-    wanted: set[uuid.UUID] = {oid for oid, _scheme in id_hits.values()}
+    wanted: set[uuid.UUID] = {oid for held in id_hits.values() for oid, _scheme in held}
     for ids, _truncated in by_name:
         wanted.update(ids)
     wanted -= exclude
@@ -531,8 +532,7 @@ def _match_all(
     for q, (name_ids, truncated) in zip(queries, by_name, strict=True):
         by_identifier: dict[uuid.UUID, str] = {}
         for _scheme, index in q.identifiers:
-            if index in id_hits:
-                hit_id, hit_scheme = id_hits[index]
+            for hit_id, hit_scheme in id_hits.get(index, ()):
                 by_identifier.setdefault(hit_id, hit_scheme)
         matches: list[Match] = []
         for official_id in dict.fromkeys([*by_identifier, *name_ids]):

@@ -25,8 +25,16 @@ Reasons, in the order they are reported (DESIGN §3):
   start, or a ``promotion`` evaluation conducted during the appointment it replaced);
 * ``RANDOM_REVETTING_OVERDUE`` — a random selection (R16) past its ``due_on`` with no
   ``random`` evaluation since it was made;
-* ``RECIPROCAL_VETTING_MISSING`` — ``require_reciprocal`` and no current pass by a vetting
-  body of the other country (R17, reciprocity).
+* ``RECIPROCAL_VETTING_MISSING`` — ``require_reciprocal`` and the latest decisive result by a
+  vetting body of the other country is not a current pass: there is none, it has expired, or
+  it is a fail or refusal (R17, R19; on one day the most adverse counts).
+
+Whose evaluations count (#18 F3b): every reason but the last reads only the evaluations of the
+official's own country's vetting bodies — the home verdict, the one schedules and due lists
+show (``app.services.revetting.schedules``). A reciprocal result (the other country's vetting of
+a joint task force's nominee or member) counts toward ``RECIPROCAL_VETTING_MISSING`` only: a
+U.S. refusal of a Mexican official makes them not reciprocally vetted, not ``VETTING_REFUSED``
+at home, and a U.S. pass is no Mexican vetting.
 
 Corrected evaluations do not count (R8). Dates are inclusive: a pass is valid through its
 ``valid_until``, a retest or random re-vetting is overdue the day after its due date. An
@@ -329,6 +337,26 @@ def _open_retest_by(evals: Sequence[_Eval]) -> dt.date | None:
     return min(open_, key=lambda e: e.conducted_on).retest_by if open_ else None
 
 
+def _reciprocal_valid_until(f: _Facts, today: dt.date) -> dt.date | None:
+    """The last day the official stays reciprocally vetted (R17, R19), or ``None`` when they
+    are not: the latest decisive result by the other country's vetting bodies must be a pass
+    still valid today. A later fail or refusal ends an earlier pass (#18 F3b); on one day the
+    most adverse result counts, as in schedules."""
+    theirs = [
+        e
+        for e in f.evaluations
+        if e.conducted_by_country != f.country and e.outcome in ("pass", "fail", "refused")
+    ]
+    if not theirs:
+        return None
+    last_day = max(e.conducted_on for e in theirs)
+    on_last_day = [e for e in theirs if e.conducted_on == last_day]
+    if any(e.outcome != "pass" for e in on_last_day):
+        return None
+    valid = [e.valid_until for e in on_last_day if e.valid_until and e.valid_until >= today]
+    return max(valid) if valid else None
+
+
 def _judge(
     official_id: uuid.UUID,
     f: _Facts,
@@ -354,7 +382,8 @@ def _judge(
     if f.listed:
         reasons.add(EligibilityReason.LISTED)
 
-    evals = f.evaluations
+    # The home verdict: the official's own country's evaluations only (#18 F3b).
+    evals = [e for e in f.evaluations if e.conducted_by_country == f.country]
     passes = [e for e in evals if e.outcome == "pass"]
     last_pass = passes[-1] if passes else None
     current_pass = (
@@ -413,13 +442,9 @@ def _judge(
             bounds.append(due_on)
 
     if require_reciprocal:
-        reciprocal = [
-            p.valid_until
-            for p in passes
-            if p.conducted_by_country != f.country and p.valid_until and p.valid_until >= today
-        ]
-        if reciprocal:
-            bounds.append(max(reciprocal))
+        reciprocal_until = _reciprocal_valid_until(f, today)
+        if reciprocal_until is not None:
+            bounds.append(reciprocal_until)
         else:
             reasons.add(EligibilityReason.RECIPROCAL_VETTING_MISSING)
 
