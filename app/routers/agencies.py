@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import AGENCY_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly, Authenticated, Country, SettingsDep
 from app.auth.scoping import ScopedAgency, VisibleAgency
@@ -34,6 +34,7 @@ router = APIRouter(prefix="/agencies", tags=["agencies"])
     response_model=AgencyRead,
     responses=problem_responses(401, 403, 409, 422),
 )
+@idempotent
 def create_agency(
     body: AgencyCreate,
     response: Response,
@@ -41,13 +42,10 @@ def create_agency(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    idem: Idempotency,
-) -> AgencyRead | Response:
+) -> AgencyRead:
     """Create an agency of the admin's own country (another country: 403 COUNTRY_SCOPE).
     ``commission_department`` (R20): a U.S. admin only (else 403), a U.S. federal agency
     without a parent only (else 422), one agency per department (else 409)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     agency = agency_service.create_agency(
         session,
         actor=admin,
@@ -66,7 +64,6 @@ def create_agency(
     )
     result = AgencyRead.of(agency, agency_service.department_of(session, agency))
     set_etag(response, agency.version)
-    idem.remember(201, result, {"ETag": response.headers["ETag"]})
     return result
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import (
     ID_CURSOR,
     TIME_ID_CURSOR,
@@ -116,20 +116,17 @@ def list_checkpoints(
     response_model=CheckpointRead,
     responses=problem_responses(401, 403),
 )
+@idempotent
 def create_checkpoint(
     request: Request,
     reader: AuditReader,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> CheckpointRead | Response:
+) -> CheckpointRead:
     """Sign the chain head (EdDSA compact JWS, key in /.well-known/jwks.json) for export.
     Accepts ``Idempotency-Key`` (DESIGN §5): a retry returns the first checkpoint."""
-    if (replay := idem.replay()) is not None:
-        return replay
     _link_pending(request, session)
     cp = audit_service.checkpoint(session, settings=settings, actor=reader, now=clock.now())
     result = CheckpointRead.model_validate(cp)
-    idem.remember(201, result)
     return result

@@ -3,9 +3,9 @@ visible to both countries' admins and auditors."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import TIME_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth import disclosure
 from app.auth.principal import AdminOnly, AuditReader
@@ -32,12 +32,11 @@ router = APIRouter(prefix="/draws", tags=["draws"])
     response_model=DrawRead,
     responses=problem_responses(401, 403, 404, 422),
 )
+@idempotent
 def create_draw(
-    body: DrawCreate, admin: AdminOnly, session: SessionDep, clock: ClockDep, idem: Idempotency
-) -> DrawRead | Response:
+    body: DrawCreate, admin: AdminOnly, session: SessionDep, clock: ClockDep
+) -> DrawRead:
     """Fix a population (scope) and sample size and publish the population hash (R16)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     now = clock.now()
     scope = body.scope
     draw = draw_service.create_draw(
@@ -56,7 +55,6 @@ def create_draw(
         now=now,
     )
     result = disclosure.draw_views(session, [draw], now, admin)[0]
-    idem.remember(201, result)
     return result
 
 
@@ -91,23 +89,20 @@ def read_draw(
     response_model=DrawRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def commit(
     body: CommitmentCreate,
     admin: AdminOnly,
     draw: LockedDraw,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> DrawRead | Response:
+) -> DrawRead:
     """Your country's commitment ``sha256(secret)``, once, before the commit deadline (R16)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     now = clock.now()
     draw_service.submit_commitment(
         session, actor=admin, draw=draw, commitment=body.commitment, now=now
     )
     result = disclosure.draw_views(session, [draw], now, admin)[0]
-    idem.remember(201, result)
     return result
 
 
@@ -117,22 +112,19 @@ def commit(
     response_model=DrawRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def reveal(
     body: RevealCreate,
     admin: AdminOnly,
     draw: LockedDraw,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> DrawRead | Response:
+) -> DrawRead:
     """Your country's secret, after both commitments and before the reveal deadline; it must
     match the commitment (422 REVEAL_MISMATCH). The second reveal completes the draw (R16)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     now = clock.now()
     draw_service.submit_reveal(session, actor=admin, draw=draw, secret=body.secret, now=now)
     result = disclosure.draw_views(session, [draw], now, admin)[0]
-    idem.remember(201, result)
     return result
 
 

@@ -144,11 +144,10 @@ async def create_import(
         method_path=f"{request.method} {request.url.path}",
         body_hash=hashlib.sha256(method_path.encode() + b"\n" + payload).hexdigest(),
         now=clock.now(),
+        status_code=202,
     )
 
-    def create() -> ImportJobRead | Response:
-        if (replay := idem.replay()) is not None:
-            return replay
+    def create() -> ImportJobRead:
         job = import_service.create_job(
             session,
             actor=actor,
@@ -165,12 +164,12 @@ async def create_import(
             clock=clock,
             job_id=job.id,
         )
-        view = _read(job)
-        idem.remember(202, view)
-        return view
+        return _read(job)
 
-    # The session's work is blocking I/O: off the event loop.
-    return await run_in_threadpool(create)
+    # The session's work is blocking I/O: off the event loop. ``once``: a retry gets the first
+    # answer, a first request's answer is remembered (the body is streamed, so the guard is
+    # built here from what was read rather than declared with ``@idempotent``).
+    return await run_in_threadpool(idem.once, create)
 
 
 @router.get("", response_model=Page[ImportJobRead], responses=problem_responses(401, 403, 422))

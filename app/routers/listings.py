@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import DATE_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.api.quota import ListingItemsQuota, SearchQuota, record_outcome
 from app.auth import disclosure
@@ -82,22 +82,19 @@ def read_listing(actor: ListingReader, listing: VisibleListing, session: Session
     response_model=AppealRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def file_appeal(
     body: AppealCreate,
     actor: Appellant,
     listing: LockedListing,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> AppealRead | Response:
+) -> AppealRead:
     """R10: the listing moves to under_appeal and still blocks."""
-    if (replay := idem.replay()) is not None:
-        return replay
     appeal = listing_service.file_appeal(
         session, actor=actor, listing=listing, grounds=body.grounds, now=clock.now()
     )
     result = AppealRead.model_validate(appeal)
-    idem.remember(201, result)
     return result
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import TEXT_ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.api.quota import OfficialReadsQuota, SearchQuota, record_outcome
 from app.auth import disclosure
@@ -64,19 +64,17 @@ VettingReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.VETT
     response_model=OfficialRegistered,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def register_official(
     body: OfficialCreate,
     actor: Registrar,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> OfficialRegistered | Response:
+) -> OfficialRegistered:
     """Register an official with identifiers and first appointment (R1, R2, R25), screened
     first like any appointment (R3): 409 ``OFFICIAL_LISTED`` or ``SCREENING_REVIEW_REQUIRED``
     for a listed person; the answer's ``screening`` says how they were screened."""
-    if (replay := idem.replay()) is not None:
-        return replay
     registration = official_service.register_official(
         session,
         actor=actor,
@@ -109,7 +107,6 @@ def register_official(
             ruled_out=s.ruled_out,
         ),
     )
-    idem.remember(201, result)
     return result
 
 
@@ -222,6 +219,7 @@ def read_official(
     response_model=AppointmentRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def create_appointment(
     body: AppointmentCreate,
     actor: Registrar,
@@ -229,11 +227,8 @@ def create_appointment(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> AppointmentRead | Response:
+) -> AppointmentRead:
     """Appoint or promote; screened first (R3): a listed official gets 409 with the basis."""
-    if (replay := idem.replay()) is not None:
-        return replay
     appointment = appointment_service.appoint(
         session,
         actor=actor,
@@ -248,7 +243,6 @@ def create_appointment(
         settings=settings,
     )
     result = AppointmentRead.model_validate(appointment)
-    idem.remember(201, result)
     return result
 
 
@@ -302,17 +296,15 @@ def end_appointment(
     response_model=SeparationRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def record_separation(
     body: SeparationCreate,
     actor: Registrar,
     official: LockedOfficial,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> SeparationRead | Response:
+) -> SeparationRead:
     """End an appointment; a for-cause reason lists the official (R4)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     separation = appointment_service.record_separation(
         session,
         actor=actor,
@@ -324,7 +316,6 @@ def record_separation(
         now=clock.now(),
     )
     result = SeparationRead.model_validate(separation)
-    idem.remember(201, result)
     return result
 
 
@@ -354,17 +345,15 @@ def list_separations(
     response_model=EvaluationRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def record_evaluation(
     body: EvaluationCreate,
     actor: Vetter,
     official: EvaluableOfficial,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> EvaluationRead | Response:
+) -> EvaluationRead:
     """Record a vetting result (R5-R8, R13); a fail or refusal lists the official (R7)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     types = [c.type for c in body.components]
     if len(set(types)) != len(types):
         from app.services.accounts.users import field_error
@@ -386,7 +375,6 @@ def record_evaluation(
     result = disclosure.evaluation_view(
         recorded.evaluation, None, recorded.listing.id if recorded.listing else None
     )
-    idem.remember(201, result)
     return result
 
 

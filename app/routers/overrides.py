@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
 from app.auth.scoping import LockedOverride, ScopedOverride
 from app.clock import ClockDep
@@ -51,18 +51,16 @@ def _read(view: override_service.OverrideView) -> OverrideRead:
     response_model=OverrideRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def request_override(
     body: OverrideCreate,
     actor: Requester,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> OverrideRead | Response:
+) -> OverrideRead:
     """R20: requested by the task force's lead or an admin; pending until every required
     department's commission member approves."""
-    if (replay := idem.replay()) is not None:
-        return replay
     now = clock.now()
     override = override_service.request_override(
         session,
@@ -75,7 +73,6 @@ def request_override(
     )
     required = tuple(settings.override_departments)
     result = _read(override_service.view(session, override, now, required, viewer=actor))
-    idem.remember(201, result)
     return result
 
 
@@ -121,23 +118,20 @@ def read_override(
     response_model=OverrideRead,
     responses=problem_responses(401, 403, 404, 409),
 )
+@idempotent
 def approve_override(
     actor: Approver,
     override: LockedOverride,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> OverrideRead | Response:
+) -> OverrideRead:
     """R20: one approval per department counts; the requester cannot approve."""
-    if (replay := idem.replay()) is not None:
-        return replay
     now, required = clock.now(), tuple(settings.override_departments)
     override = override_service.approve(
         session, actor=actor, override_id=override.id, required=required, now=now
     )
     result = _read(override_service.view(session, override, now, required, viewer=actor))
-    idem.remember(201, result)
     return result
 
 

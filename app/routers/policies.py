@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.etag import check_if_match, set_etag
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly, Authenticated
 from app.auth.scoping import LockedPolicy, ScopedPolicy
@@ -135,17 +135,15 @@ def policy_versions(
     response_model=PolicyRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def create_policy(
     body: PolicyCreate,
     response: Response,
     admin: AdminOnly,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> PolicyRead | Response:
+) -> PolicyRead:
     """Create a policy for a scope of your own country; 409 POLICY_SCOPE_TAKEN if it has one."""
-    if (replay := idem.replay()) is not None:
-        return replay
     policy = policy_service.create_policy(
         session,
         actor=admin,
@@ -160,7 +158,6 @@ def create_policy(
     )
     result = policy_view(policy)
     set_etag(response, policy.version)
-    idem.remember(201, result, {"ETag": response.headers["ETag"]})
     return result
 
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.problems import TYPE_BASE
 from app.api.quota import ScreeningBatchQuota, ScreeningQuota, record_outcome, record_outcomes
 from app.auth import disclosure
@@ -126,18 +126,16 @@ def _problem(request: Request, exc: AppError) -> Problem:
     responses=problem_responses(401, 403, 422, 429),
     dependencies=[ScreeningQuota],
 )
+@idempotent
 def create_screening(
     body: ScreeningCreate,
     actor: Screener,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> ScreeningRead | Response:
+) -> ScreeningRead:
     """Screen an identity before hiring (R11): verdict clear, review or listed, with scored
     candidates that carry the features behind their score; kept and audited (R12)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     result = screening_service.screen(
         session, actor=actor, settings=settings, data=_input(body), now=clock.now()
     )
@@ -145,7 +143,6 @@ def create_screening(
     record_outcome(
         session, principal=actor, action="screening", hit=view.verdict != "clear", now=clock.now()
     )
-    idem.remember(201, view)
     return view
 
 
@@ -155,6 +152,7 @@ def create_screening(
     responses=problem_responses(401, 403, 422, 429),
     dependencies=[ScreeningBatchQuota],
 )
+@idempotent
 def create_screening_batch(
     body: ScreeningBatchCreate,
     request: Request,
@@ -162,12 +160,9 @@ def create_screening_batch(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> ScreeningBatchRead | Response:
+) -> ScreeningBatchRead:
     """Screen up to 1,000 identities: one answer per item, in order; an item that cannot be
     screened gets a problem document in place of its result, and the others go on."""
-    if (replay := idem.replay()) is not None:
-        return replay
     batch_id, answers = screening_service.screen_batch(
         session,
         actor=actor,
@@ -200,7 +195,6 @@ def create_screening_batch(
         ),
         items=items,
     )
-    idem.remember(200, view)
     return view
 
 
@@ -222,18 +216,16 @@ def read_screening(
     response_model=DecisionRead,
     responses=problem_responses(401, 403, 404, 422),
 )
+@idempotent
 def create_decision(
     body: DecisionCreate,
     actor: Screener,
     screening: ScopedScreening,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> DecisionRead | Response:
+) -> DecisionRead:
     """Rule on a candidate (R12a): ``not_same_person`` keeps it from raising this identity
     again; ``same_person`` confirms it. Later screenings of the identity show the ruling."""
-    if (replay := idem.replay()) is not None:
-        return replay
     d = screening_service.record_decision(
         session,
         actor=actor,
@@ -253,5 +245,4 @@ def create_decision(
         agency_id=d.agency_id,
         created_at=d.created_at,
     )
-    idem.remember(201, view)
     return view

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.etag import check_if_match, set_etag
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import ID_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth import disclosure
 from app.auth.principal import Principal, Role, require_roles
@@ -65,20 +65,17 @@ def _read(session: SessionDep, tf: TaskForce, status: str) -> TaskForceRead:
 @router.post(
     "", status_code=201, response_model=TaskForceRead, responses=problem_responses(401, 403, 422)
 )
+@idempotent
 def create_task_force(
     body: TaskForceCreate,
     response: Response,
     actor: Creator,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> TaskForceRead | Response:
-    if (replay := idem.replay()) is not None:
-        return replay
+) -> TaskForceRead:
     tf = tf_service.create_task_force(session, actor=actor, data=body.model_dump(), now=clock.now())
     result = _read(session, tf, "active")
     set_etag(response, tf.version)
-    idem.remember(201, result, {"ETag": response.headers["ETag"]})
     return result
 
 
@@ -133,19 +130,17 @@ def update_task_force(
     response_model=NominationRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def nominate(
     body: NominationCreate,
     actor: Manager,
     tf: NominatingTaskForce,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> NominationRead | Response:
+) -> NominationRead:
     """R18: a lead nominates first; a nominee may be vetted (reciprocally too) while nominated.
     Each country nominates only its own officials: the task force's managers theirs, the other
     country's admin its own (#18 F3, R24)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     nomination = tf_service.nominate(
         session,
         actor=actor,
@@ -155,7 +150,6 @@ def nominate(
         now=clock.now(),
     )
     result = NominationRead.model_validate(nomination)
-    idem.remember(201, result)
     return result
 
 
@@ -211,25 +205,22 @@ def _member_read(member: TaskForceMember, official: Official, viewer: Principal)
     response_model=MemberRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent
 def add_member(
     body: MemberCreate,
     actor: Manager,
     tf: LockedTaskForce,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> MemberRead | Response:
+) -> MemberRead:
     """R18: only an eligible nominee joins (409 with reason codes otherwise, unless an active
     override covers them); rank and seniority never exempt anyone (R17)."""
-    if (replay := idem.replay()) is not None:
-        return replay
     member = tf_service.add_member(
         session, actor=actor, tf=tf, official_id=body.official_id, now=clock.now()
     )
     official = session.get(Official, member.official_id)
     assert official is not None  # a member is an official (foreign key)
     result = _member_read(member, official, actor)
-    idem.remember(201, result)
     return result
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.etag import check_if_match, set_etag
-from app.api.idempotency import Idempotency
+from app.api.idempotency import idempotent
 from app.api.pagination import TEXT_CURSOR, Cursor, Limit, decode_cursor, paginate
 from app.auth.principal import AdminOnly
 from app.auth.scoping import ScopedUser
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/users", tags=["users"])
     response_model=UserRead,
     responses=problem_responses(401, 403, 409, 422),
 )
+@idempotent
 def create_user(
     body: UserCreate,
     request: Request,
@@ -29,10 +30,7 @@ def create_user(
     admin: AdminOnly,
     session: SessionDep,
     clock: ClockDep,
-    idem: Idempotency,
-) -> UserRead | Response:
-    if (replay := idem.replay()) is not None:
-        return replay
+) -> UserRead:
     user = user_service.create_user(
         session,
         actor=admin,
@@ -47,7 +45,6 @@ def create_user(
     )
     result = UserRead.model_validate(user)
     set_etag(response, user.version)
-    idem.remember(201, result, {"ETag": response.headers["ETag"]})
     return result
 
 

@@ -1,9 +1,12 @@
 """DESIGN §5: every POST that creates a record (answers 201) accepts ``Idempotency-Key`` (#16).
 
-The coverage test walks the effective routes (as tests/test_route_declarations.py does) and fails
-for a creating POST whose dependency tree lacks ``get_idempotency``, unless the route is in the
-commented exemption set below. The behaviour tests check the retry and the reused-key 422 on
-the task-force routes that gained the dependency.
+Idempotency is declared, not written by hand: a route takes it with ``@idempotent``, which
+answers a retry before the route runs and remembers the route's answer after it, so no route
+can do one half and forget the other (#16 point 5). The coverage test walks the effective routes
+(as tests/test_route_declarations.py does) and fails for a creating POST not declared with
+``@idempotent``, unless the route is in the commented exemption set below, and for any route
+that reaches the guard (``get_idempotency``) some other way. The behaviour tests check the
+retry, the reused-key 422 and the kept ``ETag`` on routes of several routers.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi.routing
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.api.idempotency import Idempotency, get_idempotency
+from app.api.idempotency import get_idempotency, idempotent, is_idempotent
 from tests.registry.builders import evaluate, official_body, register
 from tests.task_forces.test_task_forces import (  # noqa: F401 - tfw is a fixture
     create_tf,
@@ -45,8 +48,8 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
 
 
 def creating_posts(app: FastAPI) -> dict[str, bool]:
-    """``"POST <path>"`` of every POST route declaring status 201 -> whether it takes the
-    idempotency dependency anywhere in its effective dependency tree."""
+    """``"POST <path>"`` of every POST route declaring status 201 -> whether it is declared
+    with ``@idempotent``."""
     found: dict[str, bool] = {}
     for ctx in fastapi.routing.iter_route_contexts(app.routes):
         route = ctx.original_route
@@ -54,8 +57,21 @@ def creating_posts(app: FastAPI) -> dict[str, bool]:
             continue
         if route.status_code != 201:
             continue
-        found[f"POST {ctx.path}"] = any(c is get_idempotency for c in _calls(ctx.dependant))
+        found[f"POST {ctx.path}"] = is_idempotent(route.endpoint)
     return found
+
+
+def guarded_by_hand(app: FastAPI) -> list[str]:
+    """Routes that reach the idempotency guard other than through ``@idempotent`` (and could
+    replay without remembering, or the reverse)."""
+    out = []
+    for ctx in fastapi.routing.iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute) or is_idempotent(route.endpoint):
+            continue
+        if any(c is get_idempotency for c in _calls(ctx.dependant)):
+            out.append(f"{','.join(sorted(ctx.methods or ()))} {ctx.path}")
+    return out
 
 
 def test_every_creating_post_accepts_an_idempotency_key(app: FastAPI) -> None:
@@ -63,6 +79,10 @@ def test_every_creating_post_accepts_an_idempotency_key(app: FastAPI) -> None:
     assert "POST /api/v1/task-forces/{task_force_id}/nominations" in routes
     missing = sorted(path for path, guarded in routes.items() if not guarded and path not in EXEMPT)
     assert missing == [], f"creating POSTs without Idempotency-Key (DESIGN §5): {missing}"
+
+
+def test_no_route_takes_the_guard_by_hand(app: FastAPI) -> None:
+    assert guarded_by_hand(app) == []
 
 
 def test_exemptions_are_real_and_still_needed(app: FastAPI) -> None:
@@ -76,7 +96,12 @@ def test_checker_flags_an_unguarded_creating_post() -> None:
     probe = FastAPI()
 
     @probe.post("/api/v1/guarded", status_code=201)
-    def guarded(idem: Idempotency) -> dict[str, str]:
+    @idempotent
+    def guarded() -> dict[str, str]:
+        return {}
+
+    @probe.post("/api/v1/by-hand", status_code=201)
+    def by_hand(idem: Annotated[Any, Depends(get_idempotency)]) -> dict[str, str]:
         return {}
 
     @probe.post("/api/v1/forgotten", status_code=201)
@@ -87,7 +112,12 @@ def test_checker_flags_an_unguarded_creating_post() -> None:
     def action() -> dict[str, str]:
         return {}
 
-    assert creating_posts(probe) == {"POST /api/v1/guarded": True, "POST /api/v1/forgotten": False}
+    assert creating_posts(probe) == {
+        "POST /api/v1/guarded": True,
+        "POST /api/v1/by-hand": False,
+        "POST /api/v1/forgotten": False,
+    }
+    assert guarded_by_hand(probe) == ["POST /api/v1/by-hand"]
 
 
 # --- behaviour ------------------------------------------------------------------------------
@@ -207,3 +237,36 @@ def test_checkpoint_retry_returns_the_first(client: Any, make_user: Any) -> None
     assert again.headers["idempotent-replayed"] == "true"
     listed = client.get(url, headers=auditor.headers).json()["items"]
     assert [c["id"] for c in listed] == [first.json()["id"]]
+
+
+def test_a_replay_keeps_the_status_and_etag_of_the_first(
+    client: Any,
+    tfw: dict[str, Any],  # noqa: F811
+) -> None:
+    """``@idempotent`` remembers the route's own status (201; 200 for a batch screening, which
+    declares none) and the ``ETag`` the route set, and replays them."""
+    w = tfw
+    body = {
+        "name": "Fuerza Tarea Huachicol",
+        "focus": "other",
+        "lead_agency_id": str(w["mx_police"]),
+        "lead_user_ids": [str(w["lead"].id)],
+    }
+    headers = _key(w["mx_admin"].headers)
+    first = client.post("/api/v1/task-forces", json=body, headers=headers)
+    again = client.post("/api/v1/task-forces", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert first.headers["etag"]
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+    batch = {
+        "items": [{"given_names": "ANA", "first_surname": "RUIZ", "date_of_birth": "1980-01-01"}]
+    }
+    headers = _key(w["mx_hr"].headers)
+    first = client.post("/api/v1/screenings/batch", json=batch, headers=headers)
+    again = client.post("/api/v1/screenings/batch", json=batch, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
