@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "vetting-registry"
     jwt_audience: str = "vetting-registry-api"
     access_token_minutes: int = 15
+    # How long a process trusts what it last read of a token's user (version, roles, active)
+    # without reading it again (#17; docs/security.md). A revocation or change made through
+    # this process applies at once; one made through another process, within this bound.
+    principal_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # Lifetime of a signed eligibility attestation (R21; docs/attestations.md).
     attestation_seconds: int = Field(default=300, gt=0, le=3600)
 
@@ -130,14 +134,6 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
-
-    # The audit chain (R22, #17; docs/security.md 3.6): requests leave their events pending, and
-    # a background chainer in each server process links them every ``audit_chain_interval_seconds``,
-    # ``audit_chain_batch`` per transaction; on PostgreSQL one process at a time leads (advisory
-    # lock). Off, only the readers that link first (/audit, verify, checkpoints) and the sweep do.
-    audit_chain_in_process: bool = True
-    audit_chain_interval_seconds: float = Field(default=1.0, gt=0, le=60)
-    audit_chain_batch: int = Field(default=500, ge=1, le=10_000)
 
     # Webhook delivery (R12b, docs/notifications.md): the outbox is delivered by the
     # `registry deliver` worker; a server process may also run a delivery thread of its own.
