@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # The audit chain (R22, #17; docs/security.md 3.6): requests leave their events pending, and
+    # a background chainer in each server process links them every ``audit_chain_interval_seconds``,
+    # ``audit_chain_batch`` per transaction; on PostgreSQL one process at a time leads (advisory
+    # lock). Off, only the readers that link first (/audit, verify, checkpoints) and the sweep do.
+    audit_chain_in_process: bool = True
+    audit_chain_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    audit_chain_batch: int = Field(default=500, ge=1, le=10_000)
+
     # Webhook delivery (R12b, docs/notifications.md): the outbox is delivered by the
     # `registry deliver` worker; a server process may also run a delivery thread of its own.
     deliver_in_process: bool = False
