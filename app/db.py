@@ -60,6 +60,10 @@ def make_engine(
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock at BEGIN, so two writers never both read a snapshot
             # and then fail to upgrade (SQLITE_BUSY_SNAPSHOT); SQLite serialises writers anyway.
+            # Reads too (#17 point 4): a DEFERRED transaction that writes after reading fails
+            # that upgrade at once, busy_timeout or not, when anyone committed since its first
+            # read, and every hot route reads before writing (authentication, then the quota,
+            # the audit event of R12/#19, the screening). docs/benchmark.md, "SQLite".
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
