@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 class AppError(Exception):
@@ -86,6 +86,39 @@ class Unprocessable(AppError):
     status = 422
     code = "UNPROCESSABLE"
     title = "Unprocessable request"
+
+
+class FieldError(Unprocessable):
+    """A field of the request that a rule refuses (422), named as the rules know it
+    (``agency_id``, ``identifiers.0.value``), not by how HTTP carried it: the problem handler
+    places it (``body.agency_id``, ``query.state``) as FastAPI places its own validation errors,
+    and an import names the row's column instead (#16). The answer lists the field in
+    ``errors`` in the shape of those validation errors; ``kind`` is its ``type`` there."""
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        code: str = "VALIDATION_ERROR",
+        *,
+        location: Literal["body", "query"] = "body",
+        kind: str | None = None,
+        detail: str | None = None,
+        extra: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        self.field = field
+        self.message = message
+        self.location = location
+        self.kind = kind or code.lower()
+        if detail is None:
+            detail, params = "Invalid fields: {fields}", {**params, "fields": field}
+        super().__init__(detail, code=code, extra=extra, **params)
+
+    @property
+    def path(self) -> str:
+        """The field where the request carried it: ``body.agency_id``."""
+        return f"{self.location}.{self.field}"
 
 
 class TooManyRequests(AppError):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError
+from app.errors import AppError, FieldError
 from app.i18n import negotiate, translate
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,21 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    params, extra = exc.params, exc.extra
+    if isinstance(exc, FieldError):
+        # The service named the field; here it is placed where the request carried it (#16).
+        if "fields" in params:
+            params = {**params, "fields": exc.path}
+        error = {"field": exc.path, "message": exc.message, "type": exc.kind}
+        extra = {**extra, "errors": [error]}
     return problem(
         request,
         status=exc.status,
         code=exc.instance_code,
         title=exc.title,
         detail=exc.detail,
-        params=exc.params,
-        extra=exc.extra,
+        params=params,
+        extra=extra,
         headers=exc.headers,
     )
 

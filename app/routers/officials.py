@@ -356,9 +356,9 @@ def record_evaluation(
     """Record a vetting result (R5-R8, R13); a fail or refusal lists the official (R7)."""
     types = [c.type for c in body.components]
     if len(set(types)) != len(types):
-        from app.services.accounts.users import field_error
+        from app.errors import FieldError
 
-        raise field_error("body.components", "each component type may appear once")
+        raise FieldError("components", "each component type may appear once")
     recorded = evaluation_service.record_evaluation(
         session,
         actor=actor,

@@ -349,12 +349,18 @@ def _msgids_in_code() -> set[str]:
             return node.id
         return node.attr if isinstance(node, ast.Attribute) else None
 
-    errors = {"AppError"}
-    grown = True
-    while grown:
-        before = len(errors)
-        errors |= {c.name for c in classes if {name_of(b) for b in c.bases} & errors}
-        grown = len(errors) > before
+    def family(root: str) -> set[str]:
+        names = {root}
+        grown = True
+        while grown:
+            before = len(names)
+            names |= {c.name for c in classes if {name_of(b) for b in c.bases} & names}
+            grown = len(names) > before
+        return names
+
+    errors = family("AppError")
+    # A FieldError's first argument is the field it names; its text is ``detail=`` (#16).
+    field_errors = family("FieldError")
 
     def text(node: ast.expr | None) -> str | None:
         ok = isinstance(node, ast.Constant) and isinstance(node.value, str)
@@ -372,7 +378,7 @@ def _msgids_in_code() -> set[str]:
                 found.add(text(node.args[0]))
     for node in (n for t in trees for n in ast.walk(t)):
         if isinstance(node, ast.Call) and name_of(node.func) in errors | {"problem"}:
-            if node.args and name_of(node.func) != "problem":
+            if node.args and name_of(node.func) not in field_errors | {"problem"}:
                 found.add(text(node.args[0]))
             found |= {text(k.value) for k in node.keywords if k.arg in ("title", "detail")}
         if isinstance(node, ast.Assign) and any(

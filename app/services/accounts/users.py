@@ -18,20 +18,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.passwords import PasswordHasher
 from app.domain.access import Principal, Role
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import Agency, Official, User
 from app.services.audit import audit
 
 AGENCY_FREE_ROLES = {Role.ADMIN.value, Role.AUDITOR.value}
-
-
-def field_error(field: str, message: str, code: str = "VALIDATION_ERROR") -> Unprocessable:
-    return Unprocessable(
-        "Invalid fields: {fields}",
-        code=code,
-        fields=field,
-        extra={"errors": [{"field": field, "message": message, "type": code.lower()}]},
-    )
 
 
 def _check_agency(session: Session, agency_id: uuid.UUID | None, country: str) -> None:
@@ -39,7 +30,7 @@ def _check_agency(session: Session, agency_id: uuid.UUID | None, country: str) -
         return
     agency = session.get(Agency, agency_id)
     if agency is None or agency.country != country:
-        raise field_error("body.agency_id", "no agency with this id in the user's country")
+        raise FieldError("agency_id", "no agency with this id in the user's country")
 
 
 def _check_official(session: Session, official_id: uuid.UUID | None, country: str) -> None:
@@ -48,14 +39,14 @@ def _check_official(session: Session, official_id: uuid.UUID | None, country: st
 
     official = session.get(Official, official_id)
     if official is None or official.country != country:
-        raise field_error("body.official_id", "no official with this id in the user's country")
+        raise FieldError("official_id", "no official with this id in the user's country")
 
 
 def _check_agency_required(roles: Sequence[str], agency_id: uuid.UUID | None) -> None:
     """Every role but admin and auditor acts for one agency of its country (DESIGN §2)."""
     if agency_id is None and not set(roles) <= AGENCY_FREE_ROLES:
-        raise field_error(
-            "body.agency_id", "required for roles other than admin and auditor", "AGENCY_REQUIRED"
+        raise FieldError(
+            "agency_id", "required for roles other than admin and auditor", "AGENCY_REQUIRED"
         )
 
 

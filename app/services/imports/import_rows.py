@@ -17,7 +17,6 @@ import csv
 import datetime as dt
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from app.config import Settings
 from app.domain.access import Principal
 from app.domain.outcome import ComponentResult, ComponentType
 from app.domain.vocabulary import IdentifierScheme
-from app.errors import AppError
+from app.errors import AppError, FieldError
 from app.models import Agency
 from app.schemas.evaluation import EvaluationCreate
 from app.schemas.imports import ImportFormat, ImportKind, SeparationImportRow
@@ -332,19 +331,12 @@ def schema_error(exc: ValidationError, aliases: Mapping[tuple[int | str, ...], s
     return RowError("VALIDATION_ERROR", "; ".join(parts))
 
 
-_BODY_FIELD = re.compile(r"^body\.")
-
-
 def app_error(exc: AppError, aliases: Mapping[tuple[int | str, ...], str]) -> RowError:
-    """A service's error as a row error: its code, and each field it names."""
-    errors = exc.extra.get("errors") if isinstance(exc.extra, dict) else None
-    if isinstance(errors, list) and errors:
-        parts = []
-        for e in errors:
-            name = _BODY_FIELD.sub("", str(e.get("field", "")))
-            loc = tuple(int(p) if p.isdigit() else p for p in name.split(".") if p)
-            parts.append(f"{_loc(loc, aliases)}: {e.get('message', '')}")
-        return RowError(exc.instance_code, "; ".join(parts))
+    """A service's error as a row error: its code, and the field it names as the row's column
+    (a ``FieldError`` names the field as the rules know it, never how HTTP carried it)."""
+    if isinstance(exc, FieldError):
+        loc = tuple(int(p) if p.isdigit() else p for p in exc.field.split(".") if p)
+        return RowError(exc.instance_code, f"{_loc(loc, aliases)}: {exc.message}")
     return RowError(exc.instance_code, str(exc))
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.access import Principal, Role
-from app.errors import Forbidden, NotFound, Unprocessable
+from app.errors import FieldError, Forbidden, NotFound
 from app.models import Agency, Webhook, WebhookDelivery
 from app.services.audit import audit
 
@@ -200,11 +200,7 @@ def validate_url(url: str, *, settings: Settings | None = None) -> str:
         require_https=settings.env == "production" if settings else False,
     )
     if problem is not None:
-        raise Unprocessable(
-            "The webhook URL is not acceptable",
-            code="VALIDATION_ERROR",
-            extra={"errors": [{"field": "body.url", "message": problem, "type": "url"}]},
-        )
+        raise FieldError("url", problem, kind="url", detail="The webhook URL is not acceptable")
     return url
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.domain.access import Principal
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import Agency
 from app.services.audit import audit
 
@@ -65,15 +65,6 @@ UPDATABLE = (
 
 COMMISSION_COUNTRY = "US"
 """R20: the override commission is U.S. Justice (with DEA and FBI), Homeland Security, State."""
-
-
-def field_error(field: str, message: str, code: str = "VALIDATION_ERROR") -> Unprocessable:
-    return Unprocessable(
-        "Invalid fields: {fields}",
-        code=code,
-        fields=field,
-        extra={"errors": [{"field": field, "message": message, "type": code.lower()}]},
-    )
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -302,10 +293,10 @@ def update_agency(
         raise NotFound("No such agency", code="AGENCY_NOT_FOUND")
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
-        raise field_error(f"body.{sorted(unknown)[0]}", "this field cannot be changed")
+        raise FieldError(sorted(unknown)[0], "this field cannot be changed")
     for field in ("name", "acronym", "level", "sector", "can_vet"):
         if field in changes and changes[field] is None:
-            raise field_error(f"body.{field}", "may be omitted but not null")
+            raise FieldError(field, "may be omitted but not null")
     changed = {
         field: _plain(value)
         for field, value in changes.items()
@@ -319,8 +310,8 @@ def update_agency(
         new_parent = _parent_in_country(session, changed["parent_id"], agency.country)
         below = descendants_ids(session, agency.id, include_self=True)
         if new_parent.id in below:
-            raise field_error(
-                "body.parent_id",
+            raise FieldError(
+                "parent_id",
                 "the parent cannot be the agency itself or one of its descendants",
                 code="AGENCY_CYCLE",
             )
@@ -338,9 +329,9 @@ def update_agency(
             # Keeping a designation is not granting it again: a narrowed configuration must
             # not stop an admin from changing another field of the agency.
             check_value="commission_department" in changed,
-            field="body.commission_department"
+            field="commission_department"
             if "commission_department" in changed
-            else f"body.{'parent_id' if 'parent_id' in changed else 'level'}",
+            else ("parent_id" if "parent_id" in changed else "level"),
         )
     if "commission_department" in changed and designation is not None:
         _claim_designation(session, department=designation, own_id=agency.id)
@@ -390,13 +381,13 @@ def _keyset(after: Sequence[Any]) -> tuple[str, str, uuid.UUID]:
             raise ValueError(country)
         return str(country), acronym, uuid.UUID(str(agency_id))
     except (TypeError, ValueError) as exc:
-        raise field_error("query.cursor", "not a valid cursor") from exc
+        raise FieldError("cursor", "not a valid cursor", location="query") from exc
 
 
 def _check_region(country: str, region: str | None) -> None:
     if region is not None and region not in REGIONS.get(country, frozenset()):
-        raise field_error(
-            "body.region",
+        raise FieldError(
+            "region",
             f"not a state code of {country} (ISO 3166-2 without the country prefix)",
         )
 
@@ -404,8 +395,8 @@ def _check_region(country: str, region: str | None) -> None:
 def _parent_in_country(session: Session, parent_id: uuid.UUID, country: str) -> Agency:
     parent = session.get(Agency, parent_id)
     if parent is None or parent.country != country:
-        raise field_error(
-            "body.parent_id",
+        raise FieldError(
+            "parent_id",
             "no agency with this id in the agency's country",
             code="PARENT_NOT_FOUND",
         )
@@ -472,7 +463,7 @@ def _check_designation(
     department: str,
     departments: Sequence[str],
     check_value: bool = True,
-    field: str = "body.commission_department",
+    field: str = "commission_department",
 ) -> None:
     """R20 (#15, #18 F1): only a U.S. admin designates, only a U.S. federal agency without a
     parent, only a configured department."""
@@ -482,11 +473,9 @@ def _check_designation(
             code="COMMISSION_DEPARTMENT_US_ONLY",
         )
     if check_value and department not in departments:
-        raise field_error(
-            "body.commission_department", f"one of {', '.join(departments) or '(none)'}"
-        )
+        raise FieldError("commission_department", f"one of {', '.join(departments) or '(none)'}")
     if country != COMMISSION_COUNTRY or level != "federal" or parent_id is not None:
-        raise field_error(
+        raise FieldError(
             field,
             "only a U.S. federal agency without a parent is a commission department",
             code="COMMISSION_DEPARTMENT_NOT_ALLOWED",
@@ -521,9 +510,9 @@ def designated_departments(session: Session) -> dict[str, Agency]:
     }
 
 
-def _too_deep() -> Unprocessable:
-    return field_error(
-        "body.parent_id",
+def _too_deep() -> FieldError:
+    return FieldError(
+        "parent_id",
         f"the hierarchy would be deeper than {MAX_DEPTH} levels",
         code="AGENCY_TOO_DEEP",
     )

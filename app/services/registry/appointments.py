@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain.access import Principal, Role
 from app.domain.vocabulary import FOR_CAUSE_REASONS, TIER_ORDER
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import Appointment, Listing, ListingEvent, Official, Separation
 from app.models.listing import BLOCKING_STATUSES
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.registry.listings import open_listing
 from app.services.registry.officials import check_personnel_scope
@@ -294,21 +293,19 @@ def appoint(
 ) -> Appointment:
     """Start an appointment, or a promotion/tier change that replaces an active one (R3)."""
     official = own_country_official(session, actor, official_id, lock=True)
-    agency = get_agency(session, agency_id, field="body.agency_id")
+    agency = get_agency(session, agency_id, field="agency_id")
     check_personnel_scope(actor, agency)
     replaced: Appointment | None = None
     if replaces_id is not None:
         replaced = session.get(Appointment, replaces_id)
         if replaced is None or replaced.official_id != official.id or replaced.ended_on:
-            raise field_error(
-                "body.replaces_appointment_id", "no active appointment of this official"
-            )
+            raise FieldError("replaces_appointment_id", "no active appointment of this official")
         if replaced.agency_id != agency.id and not actor.has(Role.ADMIN):
             raise Forbidden(
                 "Personnel officers act only for their own agency", code="NOT_OWN_AGENCY"
             )
         if started_on <= replaced.started_on:
-            raise field_error("body.started_on", "must be after the replaced appointment began")
+            raise FieldError("started_on", "must be after the replaced appointment began")
     forced = gate_appointment(
         session,
         actor=actor,
@@ -386,7 +383,7 @@ def end_appointment(
     appointment = _active_appointment(session, official, appointment_id, "appointment_id")
     check_personnel_scope(actor, get_agency(session, appointment.agency_id, field="agency_id"))
     if ended_on < appointment.started_on:
-        raise field_error("body.ended_on", "must not precede the start of the appointment")
+        raise FieldError("ended_on", "must not precede the start of the appointment")
     appointment.ended_on = ended_on
     session.flush()
     audit.record(
@@ -420,13 +417,13 @@ def record_separation(
     official = own_country_official(session, actor, official_id, lock=True)
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or appointment.official_id != official.id:
-        raise field_error("body.appointment_id", "no appointment of this official")
+        raise FieldError("appointment_id", "no appointment of this official")
     if appointment.ended_on is not None:
         raise Conflict("The appointment has already ended", code="APPOINTMENT_ENDED")
-    agency = get_agency(session, appointment.agency_id, field="body.appointment_id")
+    agency = get_agency(session, appointment.agency_id, field="appointment_id")
     check_personnel_scope(actor, agency)
     if effective_on < appointment.started_on:
-        raise field_error("body.effective_on", "must not precede the start of the appointment")
+        raise FieldError("effective_on", "must not precede the start of the appointment")
     appointment.ended_on = effective_on
     separation = Separation(
         official_id=official.id,

@@ -34,7 +34,7 @@ from stdnum.us import ssn as stdnum_ssn
 from stdnum.util import clean
 
 from app.domain.vocabulary import IdentifierScheme
-from app.errors import Unprocessable
+from app.errors import FieldError
 
 __all__ = [
     "MAX_INPUT_LENGTH",
@@ -106,13 +106,13 @@ _MESSAGES: Final[dict[IdentifierErrorCode, str]] = {
 }
 
 
-class IdentifierError(Unprocessable, ValueError):
+class IdentifierError(FieldError, ValueError):
     """An identifier was refused (R1): rendered as a 422 problem whose ``code`` is one of
     ``IdentifierErrorCode``.
 
     ``error_code`` holds that code (``AppError.instance_code`` too), ``message`` the English
     text, ``field`` the input it concerns (``"value"`` or ``"scheme"``); ``at()`` re-anchors the
-    field to its place in a request, e.g. ``err.at("body.identifiers.0.value")``. Also a
+    field to its place in a request, e.g. ``err.at("identifiers.0.value")``. Also a
     ``ValueError``, so Pydantic validators may call ``validate_identifier`` directly.
     """
 
@@ -121,15 +121,9 @@ class IdentifierError(Unprocessable, ValueError):
 
     def __init__(self, code: str, message: str | None = None, field: str = "value") -> None:
         self.error_code = IdentifierErrorCode(code)
-        self.message = message or _MESSAGES[self.error_code]
-        self.field = field
-        super().__init__(
-            self.message,
-            code=self.error_code.value,
-            extra={
-                "errors": [{"field": field, "message": self.message, "type": self.error_code.value}]
-            },
-        )
+        text = message or _MESSAGES[self.error_code]
+        value = self.error_code.value
+        super().__init__(field, text, value, kind=value, detail=text)
 
     def at(self, field: str) -> IdentifierError:
         """The same error, pointing at ``field``."""

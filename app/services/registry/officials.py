@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.access import Principal, Role
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import (
     Agency,
     Appointment,
@@ -31,7 +31,6 @@ from app.models import (
     User,
 )
 from app.models.listing import BLOCKING_STATUSES
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.registry.identifiers import (
     IdentifierCipher,
@@ -81,11 +80,11 @@ def prepare_identifiers(
         try:
             compact = validate_identifier(ident.scheme, ident.value, date_of_birth=date_of_birth)
         except IdentifierError as exc:
-            raise exc.at(f"body.identifiers.{i}.value") from None
+            raise exc.at(f"identifiers.{i}.value") from None
         index = blind_index(settings.blind_index_key_bytes, ident.scheme, compact)
         if index in seen:
-            raise field_error(
-                f"body.identifiers.{i}", "the same identifier was sent twice", "IDENTIFIER_REPEATED"
+            raise FieldError(
+                f"identifiers.{i}", "the same identifier was sent twice", "IDENTIFIER_REPEATED"
             )
         seen.add(index)
         out.append((ident.scheme, compact, index))
@@ -107,8 +106,8 @@ def refuse_foreign_schemes(prepared: list[tuple[str, str, str]], *, country: str
     for i, (scheme, _compact, _index) in enumerate(prepared):
         owner = NATIONAL_SCHEMES.get(scheme)
         if owner is not None and owner != country:
-            raise field_error(
-                f"body.identifiers.{i}.scheme",
+            raise FieldError(
+                f"identifiers.{i}.scheme",
                 f"{scheme} is an identifier of {owner}; its records alone carry it",
                 "IDENTIFIER_SCHEME_FOREIGN",
             )
@@ -210,10 +209,10 @@ def register_official(
     )
     from app.services.screening.screening import RegistrationIdentity
 
-    agency = get_agency(session, agency_id, field="body.appointment.agency_id")
+    agency = get_agency(session, agency_id, field="appointment.agency_id")
     check_personnel_scope(actor, agency)
     if date_of_birth >= now.date():
-        raise field_error("body.date_of_birth", "must be in the past")
+        raise FieldError("date_of_birth", "must be in the past")
     prepared = prepare_identifiers(settings, identifiers, date_of_birth=date_of_birth)
     item = RegistrationIdentity(
         given_names=given_names,
@@ -465,7 +464,7 @@ def link_user_to_official(
     if official_id is not None:
         official = session.get(Official, official_id)
         if official is None or official.country != user.country:
-            raise field_error("body.official_id", "no official with this id in the user's country")
+            raise FieldError("official_id", "no official with this id in the user's country")
     user.official_id = official_id
     audit.record(
         session,

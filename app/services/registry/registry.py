@@ -99,11 +99,11 @@ def current_appointment(session: Session, official_id: uuid.UUID) -> Appointment
 
 
 def get_agency(session: Session, agency_id: uuid.UUID, *, field: str) -> Agency:
-    from app.services.accounts.users import field_error
+    from app.errors import FieldError
 
     agency = session.get(Agency, agency_id)
     if agency is None:
-        raise field_error(field, "no agency with this id")
+        raise FieldError(field, "no agency with this id")
     return agency
 
 

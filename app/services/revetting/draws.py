@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import after_transaction, unit_of_work
 from app.domain.access import Principal
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from app.models import (
     Agency,
     DrawCommitment,
@@ -45,7 +45,6 @@ from app.models import (
     TaskForce,
     TaskForceMember,
 )
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.revetting import draw_math
 from app.services.revetting.policy import resolve_policy
@@ -102,8 +101,8 @@ def _population(session: Session, actor: Principal, scope: DrawScope) -> Any:
     """Resolve the scope to a SELECT of the ids of its active officials."""
     if scope.task_force_id is not None:
         if any((scope.agency_id, scope.country, scope.sector, scope.rank_tier)):
-            raise field_error(
-                "body.scope", "a task force scope admits no other field", "DRAW_SCOPE_INVALID"
+            raise FieldError(
+                "scope", "a task force scope admits no other field", "DRAW_SCOPE_INVALID"
             )
         # A task force the caller may not read answers as an unknown one (#18, R24).
         task_force = session.get(TaskForce, scope.task_force_id)
@@ -120,7 +119,7 @@ def _population(session: Session, actor: Principal, scope: DrawScope) -> Any:
         if agency is None or agency.country != actor.country:
             raise NotFound("No such agency", code="AGENCY_NOT_FOUND")
         if scope.country not in (None, agency.country):
-            raise field_error("body.scope.country", "differs from the agency's country")
+            raise FieldError("scope.country", "differs from the agency's country")
         countries = [agency.country]
     elif scope.country == "BOTH":
         countries = list(COUNTRIES)
@@ -158,9 +157,9 @@ def create_draw(
     commit_by = commit_deadline or now + DEFAULT_COMMIT_WINDOW
     reveal_by = reveal_deadline or commit_by + DEFAULT_REVEAL_WINDOW
     if commit_by <= now or commit_by > now + MAX_HORIZON:
-        raise field_error("body.commit_deadline", "must be in the future, within 90 days")
+        raise FieldError("commit_deadline", "must be in the future, within 90 days")
     if reveal_by <= commit_by or reveal_by > now + MAX_HORIZON:
-        raise field_error("body.reveal_deadline", "must follow the commit deadline, within 90 days")
+        raise FieldError("reveal_deadline", "must follow the commit deadline, within 90 days")
     population_stmt = _population(session, actor, scope)
     ids = sorted(set(session.scalars(population_stmt)), key=str)
     if not ids:

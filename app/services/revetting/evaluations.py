@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session, aliased
 from app.domain.access import Principal
 from app.domain.dates import add_months
 from app.domain.outcome import ComponentResult, ComponentType, Outcome, derive_outcome
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import Agency, Evaluation, Listing, Notification, Official
 from app.models.listing import BLOCKING_STATUSES
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.registry.listings import open_listing, set_status
 from app.services.registry.registry import current_appointment, get_agency
@@ -140,25 +139,25 @@ def record_evaluation(
     ``app.auth.scoping.EvaluableOfficial``)."""
     today = now.date()
     _check_recorder(session, actor, official, trigger, today)
-    body = get_agency(session, conducted_by, field="body.conducted_by")
+    body = get_agency(session, conducted_by, field="conducted_by")
     if not body.can_vet:
-        raise field_error("body.conducted_by", "not a vetting body", "NOT_A_VETTING_BODY")
+        raise FieldError("conducted_by", "not a vetting body", "NOT_A_VETTING_BODY")
     if body.country != actor.country:
-        raise field_error(
-            "body.conducted_by", "must be a vetting body of your own country", "NOT_OWN_COUNTRY"
+        raise FieldError(
+            "conducted_by", "must be a vetting body of your own country", "NOT_OWN_COUNTRY"
         )
     if actor.agency_id is not None and body.id != actor.agency_id:
         # #18 F10: a vetting officer speaks only for the body it works at; recording a result
         # (and so a listing, R7) in another body's name would make that body its author.
-        raise field_error(
-            "body.conducted_by",
+        raise FieldError(
+            "conducted_by",
             "must be the vetting body you work at",
             "NOT_OWN_VETTING_BODY",
         )
     if conducted_on > today:
-        raise field_error("body.conducted_on", "must not be in the future")
+        raise FieldError("conducted_on", "must not be in the future")
     if conducted_on < official.date_of_birth:
-        raise field_error("body.conducted_on", "precedes the official's birth")
+        raise FieldError("conducted_on", "precedes the official's birth")
 
     appointment = current_appointment(session, official.id)
     sector = None
@@ -175,21 +174,14 @@ def record_evaluation(
     )
     derived = derive_outcome(components, policy.required_components)
     if outcome is not None and outcome != derived:
-        raise Unprocessable(
-            "The outcome {outcome} contradicts the components, which give {derived}",
-            code="OUTCOME_MISMATCH",
+        raise FieldError(
+            "outcome",
+            f"components give {derived.value}",
+            "OUTCOME_MISMATCH",
+            detail="The outcome {outcome} contradicts the components, which give {derived}",
             outcome=outcome,
             derived=derived.value,
-            extra={
-                "derived_outcome": derived.value,
-                "errors": [
-                    {
-                        "field": "body.outcome",
-                        "message": f"components give {derived.value}",
-                        "type": "outcome_mismatch",
-                    }
-                ],
-            },
+            extra={"derived_outcome": derived.value},
         )
 
     corrected: Evaluation | None = None
@@ -326,10 +318,10 @@ def _correctable(
         or corrected.official_id != official.id
         or corrected.conducted_by_country != body.country
     ):
-        raise field_error("body.corrects_id", "no evaluation of this official")
+        raise FieldError("corrects_id", "no evaluation of this official")
     if corrected.conducted_by != body.id:
-        raise field_error(
-            "body.corrects_id",
+        raise FieldError(
+            "corrects_id",
             "only the vetting body that conducted an evaluation may correct it",
             "NOT_SAME_VETTING_BODY",
         )

@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 
 from app.domain.access import Principal
 from app.domain.outcome import ALL_COMPONENTS
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import Agency, VettingPolicy, VettingPolicyVersion
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.revetting.policy import (
     Resolved,
@@ -115,7 +114,7 @@ def effective_policy(
     if agency_id is not None:
         agency = _own_agency(session, actor, agency_id)
         if sector is not None and sector != agency.sector:
-            raise field_error("query.sector", "differs from the agency's sector")
+            raise FieldError("sector", "differs from the agency's sector", location="query")
         sector = agency.sector
     ensure_default_policies(session, now)
     return resolve(
@@ -147,7 +146,7 @@ def create_policy(
     if agency_id is not None:
         agency = _own_agency(session, actor, agency_id)
         if sector is not None:
-            raise field_error("body.sector", "omit it: the agency implies its sector")
+            raise FieldError("sector", "omit it: the agency implies its sector")
         effective_sector = agency.sector
     ensure_default_policies(session, now)
     key = scope_key(country, sector, rank_tier, agency_id)
@@ -248,7 +247,7 @@ def update_policy(
     changes = {k: v for k, v in changes.items() if k in (*VALUE_FIELDS, "active")}
     for name, value in changes.items():
         if value is None:
-            raise field_error(f"body.{name}", "may be omitted but not null")
+            raise FieldError(name, "may be omitted but not null")
     if "required_components" in changes:
         changes["required_components"] = _canonical_components(changes["required_components"])
     if changes.get("active") is False and not (

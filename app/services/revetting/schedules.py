@@ -83,9 +83,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.domain.access import Principal, Role
 from app.domain.vocabulary import ObligationKind, ScheduleState
-from app.errors import Forbidden
+from app.errors import FieldError, Forbidden
 from app.models import Agency, Appointment, Evaluation, Official, RandomSelection
-from app.services.accounts.users import field_error
 from app.services.revetting.policy import policy_source, specificity_sql
 from app.services.revetting.spreadsheet import spreadsheet_safe
 
@@ -1041,7 +1040,7 @@ def due_filters_for(
         agency_id = actor.agency_id
     chosen = tuple(dict.fromkeys(states)) if states else DUE_STATES
     if ScheduleState.INACTIVE in chosen:
-        raise field_error("query.state", "inactive officials have no schedule")
+        raise FieldError("state", "inactive officials have no schedule", location="query")
     return DueFilters(
         country=actor.country,
         agency_id=agency_id,

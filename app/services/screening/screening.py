@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import after_transaction, unit_of_work
 from app.domain.access import Principal, Role
-from app.errors import AppError, NotFound, ServiceUnavailable
+from app.errors import AppError, FieldError, NotFound, ServiceUnavailable
 from app.models import (
     Agency,
     Listing,
@@ -64,7 +64,6 @@ from app.models import (
 )
 from app.models.base import new_id
 from app.models.listing import BLOCKING_STATUSES
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.registry.identifiers import (
     UNIQUE_PERSON_SCHEMES,
@@ -149,21 +148,22 @@ def _query(settings: Settings, data: ScreeningInput, *, today: dt.date, at: str)
     """Validate one identity. Identifiers are checked as at registration (R1) and refused with
     422 when malformed; a CURP or RFC whose birth date disagrees with the one given is kept and
     reported as ``identifier_dob_conflict`` (the screener may hold a wrong date, and the
-    identifier is the stronger evidence)."""
+    identifier is the stronger evidence). ``at`` prefixes the fields an error names: empty for
+    one screening, ``items.3.`` for an item of a batch."""
     if data.date_of_birth >= today:
-        raise field_error(f"{at}.date_of_birth", "must be in the past")
+        raise FieldError(f"{at}date_of_birth", "must be in the past")
     identifiers: list[tuple[str, str]] = []
     warnings: list[str] = []
     for i, ident in enumerate(data.identifiers):
         try:
             compact = validate_identifier(ident.scheme, ident.value, date_of_birth=None)
         except IdentifierError as exc:
-            raise exc.at(f"{at}.identifiers.{i}.value") from None
+            raise exc.at(f"{at}identifiers.{i}.value") from None
         try:
             validate_identifier(ident.scheme, compact, date_of_birth=data.date_of_birth)
         except IdentifierError as exc:
             if exc.error_code not in _DOB_MISMATCH_CODES:  # pragma: no cover - checked above
-                raise exc.at(f"{at}.identifiers.{i}.value") from None
+                raise exc.at(f"{at}identifiers.{i}.value") from None
             if IDENTIFIER_DOB_CONFLICT not in warnings:
                 warnings.append(IDENTIFIER_DOB_CONFLICT)
         entry = (ident.scheme, blind_index(settings.blind_index_key_bytes, ident.scheme, compact))
@@ -683,7 +683,7 @@ def screen(
 ) -> ScreeningResult:
     """Screen one identity against the registry (R11), keep the screening with its candidate
     matches, leave a watch if asked (R12b) and audit the verdict and counts (R12)."""
-    q = _query(settings, data, today=now.date(), at="body")
+    q = _query(settings, data, today=now.date(), at="")
     found = _match_all(session, settings, [q], country=actor.country)[0]
     screening, rows = _build(
         actor=actor, q=q, found=found, purpose=data.purpose, batch_id=None, now=now
@@ -722,7 +722,7 @@ def screen_batch(
     batch is audited once, naming every screening with its verdict (R12)."""
     limit = settings.screening_batch_max_items
     if len(items) > limit:
-        raise field_error("body.items", f"at most {limit} items", "BATCH_TOO_LARGE")
+        raise FieldError("items", f"at most {limit} items", "BATCH_TOO_LARGE")
     batch_id = new_id()
     answers: dict[int, ScreeningResult | AppError] = {}
     queries: list[tuple[int, _Query]] = []
@@ -731,7 +731,7 @@ def screen_batch(
             answers[i] = item
             continue
         try:
-            queries.append((i, _query(settings, item, today=now.date(), at=f"body.items.{i}")))
+            queries.append((i, _query(settings, item, today=now.date(), at=f"items.{i}.")))
         except AppError as exc:
             answers[i] = exc
     found = _match_all(session, settings, [q for _i, q in queries], country=actor.country)
@@ -856,9 +856,7 @@ def record_decision(
     counts; earlier ones stay. Audited without the reasons' text (R12)."""
     screening = scoped_screening(session, actor, screening_id)
     if session.get(ScreeningMatch, (screening.id, official_id)) is None:
-        raise field_error(
-            "body.official_id", "not a candidate of this screening", "NOT_A_CANDIDATE"
-        )
+        raise FieldError("official_id", "not a candidate of this screening", "NOT_A_CANDIDATE")
     row = ScreeningDecision(
         screening_id=screening.id,
         official_id=official_id,
@@ -1046,7 +1044,7 @@ def gate_screening(
         date_of_birth=official.date_of_birth,
         purpose=GATE_PURPOSE,
     )
-    q = _query(settings, data, today=dt.date.max, at="official")
+    q = _query(settings, data, today=dt.date.max, at="")
     found = _match_all(
         session, settings, [q], country=actor.country, exclude=frozenset({official.id})
     )[0]

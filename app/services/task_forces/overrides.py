@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.access import Principal, Role
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, FieldError, Forbidden, NotFound
 from app.models import (
     Agency,
     Official,
@@ -33,7 +33,6 @@ from app.models import (
     TaskForceMember,
     TaskForceNomination,
 )
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 from app.services.registry.agencies import COMMISSION_COUNTRY, department_of, designated_departments
 from app.services.task_forces import task_forces as tf_service
@@ -162,10 +161,10 @@ def request_override(
     if tf.dissolved_at is not None:
         raise Conflict("The task force is dissolved", code="TASK_FORCE_DISSOLVED")
     if duration_days > MAX_DAYS:
-        raise field_error("body.duration_days", "at most 90 days (R20)")
+        raise FieldError("duration_days", "at most 90 days (R20)")
     if not _on_roster(session, tf.id, official_id):
-        raise field_error(
-            "body.official_id",
+        raise FieldError(
+            "official_id",
             "not a current member or nominee of this task force",
             code="NOT_ON_TASK_FORCE",
         )

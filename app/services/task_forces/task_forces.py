@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import unit_of_work
 from app.domain.access import Principal, Role
 from app.domain.vocabulary import SENIOR_TIERS
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, FieldError, NotFound
 from app.models import (
     Agency,
     Appointment,
@@ -34,7 +34,6 @@ from app.models import (
     TaskForceNomination,
     User,
 )
-from app.services.accounts.users import field_error
 from app.services.audit import audit
 
 SENIOR_ROLES = frozenset({"lead", "senior"})
@@ -131,8 +130,8 @@ def _check_leads(session: Session, user_ids: Sequence[uuid.UUID], country: str |
         if u.is_active and Role.TASK_FORCE_LEAD.value in u.roles and u.country == country
     }
     if found != set(user_ids):
-        raise field_error(
-            "body.lead_user_ids",
+        raise FieldError(
+            "lead_user_ids",
             "each lead must be an active task_force_lead of the task force's country",
         )
 
@@ -157,7 +156,7 @@ def create_task_force(
 ) -> TaskForce:
     agency = session.get(Agency, data["lead_agency_id"])
     if agency is None or agency.country != actor.country:
-        raise field_error("body.lead_agency_id", "no agency with this id in your country")
+        raise FieldError("lead_agency_id", "no agency with this id in your country")
     tf = TaskForce(
         name=data["name"],
         focus=str(data["focus"]),
@@ -261,7 +260,7 @@ def nominate(
     if tf.dissolved_at is not None:
         raise Conflict("The task force is dissolved", code="TASK_FORCE_DISSOLVED")
     if official is None or not own:
-        raise field_error("body.official_id", "no official with this id in your country")
+        raise FieldError("official_id", "no official with this id in your country")
     if _current_member(session, tf.id, official_id) is not None:
         raise Conflict("The official is already a member", code="ALREADY_MEMBER")
     if _open_nomination(session, tf.id, official_id) is not None:
