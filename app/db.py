@@ -148,14 +148,13 @@ class _Hooks:
 def after_commit(session: Session, fn: Hook) -> None:
     """Run ``fn`` once the session's current (outermost) transaction has committed; never if
     it rolls back. Registering the same hook twice runs it once. For work that must follow a
-    committed write: audit chaining, outbox delivery nudges, an import's worker thread.
+    committed write: outbox delivery nudges, an import's worker thread (audit chaining runs in
+    the background chainer, ``app.services.audit.chainer``, never after a request's commit).
 
     ``fn`` runs after the session has given its connection back, and opens its own session.
     The write is committed whatever ``fn`` does, so a failure is logged and the other hooks
-    still run; the caller is answered as committed. Nothing is lost by it: an audit event left
-    unlinked stays in ``audit_pending`` and is linked by the next chaining (any later write,
-    ``GET /audit/verify``, ``registry sweep``), and an outbox row not nudged is found by the
-    delivery worker's next poll (docs/security.md, 3.7)."""
+    still run; the caller is answered as committed. Nothing is lost by it: an outbox row not
+    nudged is found by the delivery worker's next poll (docs/security.md, 3.7)."""
     hooks = _hooks(session).on_commit
     if fn not in hooks:
         hooks.append(fn)
