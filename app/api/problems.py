@@ -73,15 +73,22 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
-async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+def placed(exc: AppError) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The error's detail parameters and extra members, a ``FieldError``'s field placed where
+    the request carried it (#16): the service named ``agency_id``, the answer says
+    ``body.agency_id``, as FastAPI's own validation errors do."""
     params, extra = exc.params, exc.extra
     if isinstance(exc, FieldError):
-        # The service named the field; here it is placed where the request carried it (#16).
         if "fields" in params:
             params = {**params, "fields": exc.path}
         error = {"field": exc.path, "message": exc.message, "type": exc.kind}
         extra = {**extra, "errors": [error]}
+    return params, extra
+
+
+async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    params, extra = placed(exc)
     return problem(
         request,
         status=exc.status,

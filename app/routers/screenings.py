@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
 from app.api.idempotency import idempotent
-from app.api.problems import TYPE_BASE
+from app.api.problems import TYPE_BASE, placed
 from app.api.quota import ScreeningBatchQuota, ScreeningQuota, record_outcome, record_outcomes
 from app.auth import disclosure
 from app.auth.principal import Principal, Role, SettingsDep, require_roles
@@ -109,13 +109,14 @@ def _parse_item(index: int, raw: Any) -> ScreeningInput | AppError:
 
 def _problem(request: Request, exc: AppError) -> Problem:
     lang = negotiate(request.headers.get("accept-language"))
+    params, extra = placed(exc)  # an item's field error says body.items.N.… (#16)
     return Problem(
         type=TYPE_BASE + exc.instance_code.lower().replace("_", "-"),
         title=translate(exc.title, lang),
         status=exc.status,
-        detail=translate(exc.detail, lang, **exc.params),
+        detail=translate(exc.detail, lang, **params),
         code=exc.instance_code,
-        **exc.extra,
+        **extra,
     )
 
 
